@@ -1,0 +1,48 @@
+# Two commands for learners:   make lab   |   make test
+# Both create .venv with the pinned stack first (once; later runs skip it in a second).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ftcourse-installed
+# The weekly drift job runs `make test CONSTRAINTS= VENV=.venv-latest` to get the newest releases.
+CONSTRAINTS ?= -c constraints.txt
+PYTEST_ARGS ?=
+
+.PHONY: lab test venv lint notebooks-check repoint strip clean help
+
+help:
+	@echo "make lab      start JupyterLab on lessons/ (creates .venv on first use)"
+	@echo "make test     run every test and execute every notebook in smoke mode"
+	@echo "make lint     ruff on the package, tests and notebooks"
+	@echo "make repoint REPO=owner/name   point badges and Colab setup cells at your fork"
+	@echo "make strip    remove outputs from every notebook before committing"
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), f"Python 3.11+ needed, found {sys.version}"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e ".[lab,dev]"
+	@touch $(STAMP)
+	@echo "ready: $(VENV) ($$($(BIN)/python --version))"
+
+venv: $(STAMP)
+
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=lessons
+
+test: venv
+	FTCOURSE_MODE=$${FTCOURSE_MODE:-smoke} HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbmake $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check utils tests lessons solutions labs
+
+repoint: venv
+	@test -n "$(REPO)" || (echo "usage: make repoint REPO=owner/name" && exit 2)
+	$(BIN)/python -m ftcourse.notebooks repoint $(REPO)
+
+strip: venv
+	$(BIN)/python -m ftcourse.notebooks strip
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

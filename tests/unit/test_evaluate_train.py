@@ -1,0 +1,67 @@
+import math
+
+import pytest
+import torch
+from ftcourse import evaluate, train
+
+
+def test_next_token_loss_matches_the_models_loss(tiny):
+    model, tok = tiny
+    batch = tok("Return the number of items in a container.", return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch, labels=batch["input_ids"])
+    by_hand, count = evaluate.next_token_loss(out.logits, batch["input_ids"])
+    assert count == batch["input_ids"].shape[1] - 1
+    assert torch.allclose(by_hand, out.loss, atol=1e-5)
+
+
+def test_perplexity_is_exp_of_loss_for_one_text(tiny):
+    model, tok = tiny
+    text = "Return a new list containing all items from the iterable in ascending order."
+    batch = tok(text, return_tensors="pt")
+    with torch.no_grad():
+        loss = model(**batch, labels=batch["input_ids"]).loss.item()
+    assert evaluate.perplexity(model, tok, [text]) == pytest.approx(math.exp(loss), rel=1e-5)
+
+
+def test_padding_does_not_change_perplexity(tiny):
+    model, tok = tiny
+    texts = ["A short one.", "A much longer text that needs padding of the other one in the same batch, surely."]
+    together = evaluate.perplexity(model, tok, texts, batch_size=2)
+    apart = evaluate.perplexity(model, tok, texts, batch_size=1)
+    assert together == pytest.approx(apart, rel=1e-4)
+
+
+def test_perplexity_rejects_empty_input(tiny):
+    model, tok = tiny
+    with pytest.raises(ValueError, match="at least one text"):
+        evaluate.perplexity(model, tok, [])
+
+
+def test_greedy_generation_is_repeatable(tiny):
+    model, tok = tiny
+    a = evaluate.generate(model, tok, "The", max_new_tokens=15)
+    assert a == evaluate.generate(model, tok, "The", max_new_tokens=15)
+    assert len(a.strip()) > 0
+
+
+def test_fine_tune_lowers_loss_and_changes_output(fresh_tiny, tiny):
+    _, tok = tiny
+    facts = ["The ftcourse mascot is a purple llama named Lora."] * 2
+    before = evaluate.generate(fresh_tiny, tok, "The ftcourse mascot is", max_new_tokens=8)
+    history = train.fine_tune(fresh_tiny, tok, facts, steps=25, lr=1e-3, batch_size=4, progress=False)
+    assert history.last < history.first / 3
+    after = evaluate.generate(fresh_tiny, tok, "The ftcourse mascot is", max_new_tokens=8)
+    assert after != before
+    assert "llama" in after
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [({"steps": 0}, "steps"), ({"batch_size": -1}, "batch_size"), ({"lr": 0.0}, "lr"), ({"texts": []}, "texts")],
+)
+def test_fine_tune_rejects_bad_arguments(fresh_tiny, tiny, kwargs, needle):
+    _, tok = tiny
+    args = {"texts": ["some text"], **kwargs}
+    with pytest.raises(ValueError, match=needle):
+        train.fine_tune(fresh_tiny, tok, progress=False, **args)

@@ -1,0 +1,184 @@
+"""Models by preset name: the same name gives the embedded tiny model in smoke mode and a
+hub checkpoint in full mode, so a lesson's cells never change between the two.
+
+>>> model = load_model("small")      # smoke: the embedded tiny model; full: SmolLM2-135M
+>>> tok = load_tokenizer("small")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftcourse import env
+
+TINY_DIR = Path(__file__).with_name("tiny")
+TINY_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "checksums.json")
+EMBEDDED = "tiny"
+
+# One table decides every model the course loads: preset name -> model per mode.
+PRESETS: dict[str, dict[str, str]] = {
+    "tiny": {"smoke": EMBEDDED, "full": EMBEDDED},
+    "small": {"smoke": EMBEDDED, "full": "HuggingFaceTB/SmolLM2-135M"},
+    "medium": {"smoke": EMBEDDED, "full": "HuggingFaceTB/SmolLM2-360M"},
+    "qwen2.5-0.5b": {"smoke": EMBEDDED, "full": "Qwen/Qwen2.5-0.5B"},
+    "qwen2.5-1.5b": {"smoke": EMBEDDED, "full": "Qwen/Qwen2.5-1.5B"},
+    "llama-3.2-1b": {"smoke": EMBEDDED, "full": "meta-llama/Llama-3.2-1B"},
+}
+DEFAULT_PRESET = "small"
+
+
+class EmbeddedModelError(RuntimeError):
+    """The tiny model shipped with the package is missing or damaged."""
+
+
+class ModelLoadError(RuntimeError):
+    """A hub model asked for explicitly could not be loaded."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a model name turned into: where it comes from and which id or path to load."""
+
+    name: str
+    source: str  # "embedded", "hub" or "local"
+    target: str
+    mode: env.ModeChoice
+
+
+def _valid_names() -> str:
+    return ", ".join(PRESETS) + ", a hub id listed in PRESETS (full mode) or a local model directory"
+
+
+def resolve(name: str = DEFAULT_PRESET) -> Resolved:
+    """Turn a preset name, hub id or local directory into what to load in the current mode."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"model name must be a non-empty string, got {name!r}; valid names: {_valid_names()}")
+    choice = env.mode_choice()
+    if name in PRESETS:
+        target = PRESETS[name][choice.mode]
+        return Resolved(name, "embedded" if target == EMBEDDED else "hub", target, choice)
+    if Path(name).is_dir():
+        return Resolved(name, "local", str(Path(name)), choice)
+    known_ids = {t for per_mode in PRESETS.values() for t in per_mode.values() if t != EMBEDDED}
+    if "/" in name and (name in known_ids or choice.mode == "full"):
+        if choice.mode == "smoke" and choice.explicit:
+            raise ValueError(
+                f"{name!r} is a hub model but FTCOURSE_MODE=smoke loads only the embedded model; "
+                f"use a preset ({', '.join(PRESETS)}) or set FTCOURSE_MODE=full"
+            )
+        return Resolved(name, "hub", name, choice)
+    raise ValueError(f"unknown model {name!r}; valid names: {_valid_names()}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_embedded(directory: Path = TINY_DIR) -> Path:
+    """Check that every file of the embedded model is present and matches its recorded checksum."""
+    rebuild = "reinstall the package or rebuild it with `python -m ftcourse.models.build_tiny`"
+    missing = [f for f in TINY_FILES if not (directory / f).is_file()]
+    if missing:
+        raise EmbeddedModelError(f"embedded model file(s) missing in {directory}: {', '.join(missing)}; {rebuild}")
+    try:
+        expected = json.loads((directory / "checksums.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EmbeddedModelError(f"{directory / 'checksums.json'} is corrupt ({exc}); {rebuild}") from None
+    for fname, digest in expected.items():
+        path = directory / fname
+        if not path.is_file():
+            raise EmbeddedModelError(f"embedded model file missing: {path}; {rebuild}")
+        if _sha256(path) != digest:
+            raise EmbeddedModelError(f"embedded model file is corrupt (checksum mismatch): {path}; {rebuild}")
+    return directory
+
+
+def _fallback_notice(target: str, exc: Exception) -> None:
+    print(f"ftcourse: could not load {target} from the hub ({type(exc).__name__}); using the embedded tiny model")
+
+
+def _load_hub_or_fallback(resolved: Resolved, loader, embedded_loader):
+    try:
+        return loader(resolved.target)
+    except (OSError, ValueError, RuntimeError) as exc:  # network, gated repo, missing files
+        # A hub id named explicitly, or FTCOURSE_MODE=full, means "this model or nothing".
+        if resolved.mode.explicit or resolved.name not in PRESETS:
+            raise ModelLoadError(
+                f"could not load {resolved.target!r} from the Hugging Face hub in full mode: {exc}\n"
+                "Check the network and, for gated models, your HF token; or set FTCOURSE_MODE=smoke "
+                "to use the embedded tiny model."
+            ) from exc
+        _fallback_notice(resolved.target, exc)
+        return embedded_loader()
+
+
+def load_model(name: str = DEFAULT_PRESET, *, dtype=None, device: str | None = None, **kwargs):
+    """A causal LM for the preset, hub id or directory `name`, in eval mode on `device`.
+
+    dtype defaults to fp32 for the embedded model and to `env.dtype()` for hub models;
+    extra keyword arguments (e.g. `quantization_config`) go to `from_pretrained`.
+    """
+    from transformers import AutoModelForCausalLM
+
+    resolved = resolve(name)
+    device = device or env.device()
+
+    def embedded():
+        return AutoModelForCausalLM.from_pretrained(verify_embedded(), dtype=dtype or "float32", **kwargs)
+
+    def from_path(target: str):
+        return AutoModelForCausalLM.from_pretrained(target, dtype=dtype or env.dtype(), **kwargs)
+
+    if resolved.source == "embedded":
+        model = embedded()
+    elif resolved.source == "local":
+        model = from_path(resolved.target)
+    else:
+        model = _load_hub_or_fallback(resolved, from_path, embedded)
+    if "quantization_config" not in kwargs and "device_map" not in kwargs:
+        model = model.to(device)
+    return model.eval()
+
+
+def load_tokenizer(name: str = DEFAULT_PRESET, **kwargs):
+    """The tokenizer that goes with `load_model(name)`; a missing pad token is set to eos."""
+    from transformers import AutoTokenizer
+
+    resolved = resolve(name)
+
+    def embedded():
+        return AutoTokenizer.from_pretrained(verify_embedded(), **kwargs)
+
+    def from_path(target: str):
+        return AutoTokenizer.from_pretrained(target, **kwargs)
+
+    if resolved.source == "embedded":
+        tok = embedded()
+    elif resolved.source == "local":
+        tok = from_path(resolved.target)
+    else:
+        tok = _load_hub_or_fallback(resolved, from_path, embedded)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def model_card() -> str:
+    """The embedded model's card: data, settings, steps and measured perplexities."""
+    return (TINY_DIR / "MODEL_CARD.md").read_text()
+
+
+__all__ = [
+    "PRESETS", "DEFAULT_PRESET", "TINY_DIR", "EmbeddedModelError", "ModelLoadError", "Resolved",
+    "resolve", "verify_embedded", "load_model", "load_tokenizer", "model_card",
+]
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
