@@ -60,3 +60,10 @@ def test_build_is_deterministic_and_learns(tmp_path):
 def test_build_rejects_bad_steps():
     with pytest.raises(SystemExit):
         build_tiny.main(["--steps", "0", "--out", "/nonexistent"])
+
+
+def test_sentiment_dataset_follows_the_mode():
+    first = data.sentiment_dataset(mode="smoke", n_train=50, n_validation=10)
+    again = data.sentiment_dataset(n_train=50, n_validation=10)  # FTCOURSE_MODE=smoke in tests
+    assert first["train"]["sentence"] == again["train"]["sentence"]
+    assert first["train"].features["label"].names == ["negative", "positive"]
