@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 lab: venv
-	$(BIN)/jupyter lab --notebook-dir=lessons
+	$(BIN)/jupyter lab --notebook-dir=lessons $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: venv
 	FTCOURSE_MODE=$${FTCOURSE_MODE:-smoke} HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbmake $(PYTEST_ARGS)

@@ -38,6 +38,7 @@ def test_code_cells_pass_ruff():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.filterwarnings("ignore::nbformat.warnings.DuplicateCellId")
 def test_problems_are_found(tmp_path):
     src = next(p for p in NOTEBOOKS if p.parent.name == "lessons")
     root = tmp_path

@@ -60,12 +60,16 @@ def perplexity(model, tokenizer, texts: Sequence[str], max_length: int = 256, ba
 @torch.no_grad()
 def generate(model, tokenizer, prompt: str, max_new_tokens: int = 30, repetition_penalty: float = 1.3,
              **kwargs) -> str:
-    """Greedy continuation of `prompt` (the prompt itself not included): repeatable, so before
-    and after comparisons show the model changing rather than sampling noise."""
+    """Continuation of `prompt` (the prompt itself not included), greedy unless do_sample=True.
+
+    Greedy is the default because it is repeatable: before/after comparisons then show the
+    model changing rather than sampling noise. Extra keyword arguments go to `model.generate`.
+    """
     device = next(model.parameters()).device
     inputs = tokenizer(prompt, return_tensors="pt").to(device)
+    kwargs.setdefault("do_sample", False)
     out = model.generate(
-        **inputs, max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=repetition_penalty,
+        **inputs, max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty,
         pad_token_id=tokenizer.pad_token_id, **kwargs,
     )
     return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
