@@ -105,19 +105,29 @@ def _fallback_notice(target: str, exc: Exception) -> None:
     print(f"ftcourse: could not load {target} from the hub ({type(exc).__name__}); using the embedded tiny model")
 
 
-def _load_hub_or_fallback(resolved: Resolved, loader, embedded_loader):
+def _load(name: str, loader):
+    """Resolve `name` and call loader(path_or_id, embedded) on the right source.
+
+    In automatic mode a hub failure falls back to the embedded model with a notice; a hub id
+    named explicitly, or FTCOURSE_MODE=full, means "this model or nothing", so it raises.
+    """
+    resolved = resolve(name)
+    if resolved.source == "embedded":
+        return loader(verify_embedded(), True)
+    if resolved.source == "local":
+        return loader(resolved.target, False)
     try:
-        return loader(resolved.target)
+        return loader(resolved.target, False)
     except (OSError, ValueError, RuntimeError) as exc:  # network, gated repo, missing files
-        # A hub id named explicitly, or FTCOURSE_MODE=full, means "this model or nothing".
         if resolved.mode.explicit or resolved.name not in PRESETS:
             raise ModelLoadError(
                 f"could not load {resolved.target!r} from the Hugging Face hub in full mode: {exc}\n"
                 "Check the network and, for gated models, your HF token; or set FTCOURSE_MODE=smoke "
                 "to use the embedded tiny model."
             ) from exc
-        _fallback_notice(resolved.target, exc)
-        return embedded_loader()
+        print(f"ftcourse: could not load {resolved.target} from the hub ({type(exc).__name__}); "
+              "using the embedded tiny model")
+        return loader(verify_embedded(), True)
 
 
 def load_model(name: str = DEFAULT_PRESET, *, dtype=None, device: str | None = None, **kwargs):
@@ -128,23 +138,13 @@ def load_model(name: str = DEFAULT_PRESET, *, dtype=None, device: str | None = N
     """
     from transformers import AutoModelForCausalLM
 
-    resolved = resolve(name)
-    device = device or env.device()
+    def loader(target, embedded: bool):
+        default = "float32" if embedded else env.dtype()
+        return AutoModelForCausalLM.from_pretrained(target, dtype=dtype or default, **kwargs)
 
-    def embedded():
-        return AutoModelForCausalLM.from_pretrained(verify_embedded(), dtype=dtype or "float32", **kwargs)
-
-    def from_path(target: str):
-        return AutoModelForCausalLM.from_pretrained(target, dtype=dtype or env.dtype(), **kwargs)
-
-    if resolved.source == "embedded":
-        model = embedded()
-    elif resolved.source == "local":
-        model = from_path(resolved.target)
-    else:
-        model = _load_hub_or_fallback(resolved, from_path, embedded)
+    model = _load(name, loader)
     if "quantization_config" not in kwargs and "device_map" not in kwargs:
-        model = model.to(device)
+        model = model.to(device or env.device())
     return model.eval()
 
 
@@ -152,20 +152,7 @@ def load_tokenizer(name: str = DEFAULT_PRESET, **kwargs):
     """The tokenizer that goes with `load_model(name)`; a missing pad token is set to eos."""
     from transformers import AutoTokenizer
 
-    resolved = resolve(name)
-
-    def embedded():
-        return AutoTokenizer.from_pretrained(verify_embedded(), **kwargs)
-
-    def from_path(target: str):
-        return AutoTokenizer.from_pretrained(target, **kwargs)
-
-    if resolved.source == "embedded":
-        tok = embedded()
-    elif resolved.source == "local":
-        tok = from_path(resolved.target)
-    else:
-        tok = _load_hub_or_fallback(resolved, from_path, embedded)
+    tok = _load(name, lambda target, embedded: AutoTokenizer.from_pretrained(target, **kwargs))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
