@@ -101,10 +101,6 @@ def verify_embedded(directory: Path = TINY_DIR) -> Path:
     return directory
 
 
-def _fallback_notice(target: str, exc: Exception) -> None:
-    print(f"ftcourse: could not load {target} from the hub ({type(exc).__name__}); using the embedded tiny model")
-
-
 def _load(name: str, loader):
     """Resolve `name` and call loader(path_or_id, embedded) on the right source.
 
