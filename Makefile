@@ -9,12 +9,14 @@ STAMP  := $(VENV)/.ftcourse-installed
 CONSTRAINTS ?= -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: lab test venv lint notebooks-check repoint strip clean help
+.PHONY: lab test venv lint assign grade repoint strip clean help
 
 help:
-	@echo "make lab      start JupyterLab on lessons/ (creates .venv on first use)"
+	@echo "make lab      start JupyterLab on the course (lessons/, labs/) (creates .venv on first use)"
 	@echo "make test     run every test and execute every notebook in smoke mode"
 	@echo "make lint     ruff on the package, tests and notebooks"
+	@echo "make grade    grade your labs/ (reports in grading-out/)"
+	@echo "make assign   (instructors) regenerate labs/ from solutions/"
 	@echo "make repoint REPO=owner/name   point badges and Colab setup cells at your fork"
 	@echo "make strip    remove outputs from every notebook before committing"
 
@@ -29,13 +31,19 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 lab: venv
-	$(BIN)/jupyter lab --notebook-dir=lessons $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: venv
 	FTCOURSE_MODE=$${FTCOURSE_MODE:-smoke} HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbmake $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check utils tests lessons solutions labs
+
+assign: venv
+	$(BIN)/ftcourse assign
+
+grade: venv
+	$(BIN)/ftcourse grade labs/lab*.ipynb --out grading-out
 
 repoint: venv
 	@test -n "$(REPO)" || (echo "usage: make repoint REPO=owner/name" && exit 2)
