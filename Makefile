@@ -33,8 +33,10 @@ venv: $(STAMP)
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# Two xdist workers with one thread each use both cores without oversubscription (OpenMP
+# threads spin-wait, so 2 workers x 2 threads can run several times slower than 2 x 1).
 test: venv
-	FTCOURSE_MODE=$${FTCOURSE_MODE:-smoke} HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbmake $(PYTEST_ARGS)
+	FTCOURSE_MODE=$${FTCOURSE_MODE:-smoke} HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -n 2 --dist loadfile --nbmake $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check utils tests lessons solutions labs

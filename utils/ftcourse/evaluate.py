@@ -73,3 +73,22 @@ def generate(model, tokenizer, prompt: str, max_new_tokens: int = 30, repetition
         pad_token_id=tokenizer.pad_token_id, **kwargs,
     )
     return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+@torch.no_grad()
+def accuracy(model, tokenizer, dataset, batch_size: int = 64, max_length: int = 64) -> float:
+    """Share of `dataset` rows (`sentence`, `label`) whose highest logit is the label."""
+    if len(dataset) == 0:
+        raise ValueError("accuracy needs a non-empty dataset")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    correct = 0
+    sentences, labels = list(dataset["sentence"]), list(dataset["label"])
+    for start in range(0, len(sentences), batch_size):
+        batch = tokenizer(sentences[start : start + batch_size], return_tensors="pt", padding=True,
+                          truncation=True, max_length=max_length).to(device)
+        predicted = model(**batch).logits.argmax(-1).cpu()
+        correct += int((predicted == torch.tensor(labels[start : start + batch_size])).sum())
+    model.train(was_training)
+    return correct / len(sentences)

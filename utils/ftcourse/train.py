@@ -66,3 +66,48 @@ def fine_tune(model, tokenizer, texts: Sequence[str], steps: int = 40, lr: float
     history.seconds = time.perf_counter() - start
     model.eval()
     return history
+
+
+def train_classifier(model, tokenizer, dataset, epochs: int = 1, lr: float = 1e-3, batch_size: int = 32,
+                     max_length: int = 64, seed: int = 0, progress: bool = True) -> History:
+    """Train a sequence classifier on a dataset with `sentence` and `label` columns (AdamW, shuffled).
+
+    Only parameters with requires_grad are optimised, so the same loop trains a full model,
+    a peft model or a hand-made LoRA; the model is left in eval mode.
+    """
+    from tqdm.auto import tqdm
+
+    for name, value in {"epochs": epochs, "batch_size": batch_size, "max_length": max_length}.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    missing = {"sentence", "label"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"dataset lacks column(s) {sorted(missing)}; it has {dataset.column_names}")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError("the model has no trainable parameters (every requires_grad is False)")
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW(trainable, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    sentences, labels = list(dataset["sentence"]), torch.tensor(dataset["label"])
+    steps = epochs * ((len(sentences) + batch_size - 1) // batch_size)
+    history = History()
+    model.train()
+    start = time.perf_counter()
+    bar = tqdm(total=steps, desc="training", disable=not progress, mininterval=1)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(sentences), generator=gen).split(batch_size):
+            batch = tokenizer([sentences[i] for i in idx.tolist()], return_tensors="pt", padding=True,
+                              truncation=True, max_length=max_length).to(device)
+            loss = model(**batch, labels=labels[idx].to(device)).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            history.losses.append(loss.item())
+            bar.update()
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    model.eval()
+    return history

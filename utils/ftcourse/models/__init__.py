@@ -144,6 +144,33 @@ def load_model(name: str = DEFAULT_PRESET, *, dtype=None, device: str | None = N
     return model.eval()
 
 
+def load_classifier(name: str = DEFAULT_PRESET, num_labels: int = 2, *, dtype=None, device: str | None = None,
+                    **kwargs):
+    """The preset's transformer with a new, randomly initialised classification head (`score`).
+
+    Used for sentiment: the last real token's hidden state goes through a linear layer to
+    `num_labels` logits. Seed first (`env.seed_everything`) for a repeatable head.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 2:
+        raise ValueError(f"num_labels must be an int >= 2, got {num_labels!r}")
+
+    def loader(target, embedded: bool):
+        default = "float32" if embedded else env.dtype()
+        model = AutoModelForSequenceClassification.from_pretrained(
+            target, num_labels=num_labels, dtype=dtype or default, **kwargs
+        )
+        if model.config.pad_token_id is None:  # needed to find each sequence's last real token
+            model.config.pad_token_id = model.config.eos_token_id
+        return model
+
+    model = _load(name, loader)
+    if "quantization_config" not in kwargs and "device_map" not in kwargs:
+        model = model.to(device or env.device())
+    return model.eval()
+
+
 def load_tokenizer(name: str = DEFAULT_PRESET, **kwargs):
     """The tokenizer that goes with `load_model(name)`; a missing pad token is set to eos."""
     from transformers import AutoTokenizer
@@ -161,7 +188,7 @@ def model_card() -> str:
 
 __all__ = [
     "PRESETS", "DEFAULT_PRESET", "TINY_DIR", "EmbeddedModelError", "ModelLoadError", "Resolved",
-    "resolve", "verify_embedded", "load_model", "load_tokenizer", "model_card",
+    "resolve", "verify_embedded", "load_model", "load_classifier", "load_tokenizer", "model_card",
 ]
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,0 +1,79 @@
+import pytest
+import torch
+from ftcourse import data, env, evaluate, models, train
+
+
+@pytest.fixture(scope="module")
+def sentiment():
+    return data.sentiment_dataset(n_train=128, n_validation=64)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return models.load_tokenizer("tiny")
+
+
+def test_classifier_has_a_fresh_head_on_the_tiny_model(tok):
+    env.seed_everything(0)
+    clf = models.load_classifier("tiny", num_labels=3, device="cpu")
+    lm = models.load_model("tiny", device="cpu")
+    assert clf.score.out_features == 3
+    assert torch.equal(clf.model.layers[0].self_attn.q_proj.weight, lm.model.layers[0].self_attn.q_proj.weight)
+    assert clf.config.pad_token_id == tok.pad_token_id
+
+
+@pytest.mark.parametrize("bad", [1, 0, 2.0, True])
+def test_classifier_rejects_bad_label_counts(bad):
+    with pytest.raises(ValueError, match="num_labels"):
+        models.load_classifier("tiny", num_labels=bad)
+
+
+def test_training_learns_the_training_set(sentiment, tok):
+    env.seed_everything(0)
+    clf = models.load_classifier("tiny", device="cpu")
+    before = evaluate.accuracy(clf, tok, sentiment["train"])
+    history = train.train_classifier(clf, tok, sentiment["train"], epochs=4, lr=1e-3, batch_size=16, progress=False)
+    after = evaluate.accuracy(clf, tok, sentiment["train"])
+    assert len(history.losses) == 4 * 8
+    assert sum(history.losses[-8:]) < sum(history.losses[:8])
+    assert after > max(before, 0.8)
+
+
+def test_only_trainable_parameters_change(sentiment, tok):
+    env.seed_everything(0)
+    clf = models.load_classifier("tiny", device="cpu")
+    for name, p in clf.named_parameters():
+        p.requires_grad = name.startswith("score")
+    frozen = clf.model.embed_tokens.weight.clone()
+    head = clf.score.weight.clone()
+    train.train_classifier(clf, tok, sentiment["train"], epochs=1, lr=1e-2, batch_size=32, progress=False)
+    assert torch.equal(clf.model.embed_tokens.weight, frozen)
+    assert not torch.equal(clf.score.weight, head)
+
+
+def test_accuracy_matches_a_manual_count(sentiment, tok):
+    env.seed_everything(0)
+    clf = models.load_classifier("tiny", device="cpu")
+    rows = sentiment["validation"]
+    manual = 0
+    with torch.no_grad():
+        for sentence, label in zip(rows["sentence"], rows["label"]):
+            manual += int(clf(**tok(sentence, return_tensors="pt")).logits.argmax(-1).item() == label)
+    assert evaluate.accuracy(clf, tok, rows, batch_size=7) == pytest.approx(manual / len(rows))
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle", [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"batch_size": 0}, "batch")]
+)
+def test_train_classifier_rejects_bad_arguments(sentiment, tok, kwargs, needle):
+    clf = models.load_classifier("tiny", device="cpu")
+    with pytest.raises(ValueError, match=needle):
+        train.train_classifier(clf, tok, sentiment["train"], progress=False, **kwargs)
+
+
+def test_train_classifier_needs_the_columns(tok):
+    from datasets import Dataset
+
+    clf = models.load_classifier("tiny", device="cpu")
+    with pytest.raises(ValueError, match="label"):
+        train.train_classifier(clf, tok, Dataset.from_dict({"sentence": ["a b"]}), progress=False)
