@@ -54,3 +54,17 @@ def test_cli_reports_bad_mode_in_one_line():
                           env={"FTCOURSE_MODE": "turbo", "PATH": ""}, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "auto, smoke, full" in proc.stderr
+
+
+def test_cli_passes_options_through_to_estimate_and_bench(capsys):
+    from ftcourse import cli
+
+    assert cli.main(["estimate", "tiny", "--batch", "2", "--seq", "64"]) == 0
+    assert "memory breakdown: tiny" in capsys.readouterr().out
+    for argv in (["estimate", "--help"], ["bench", "memory", "--help"], ["bench", "lora", "--help"]):
+        try:
+            code = cli.main(argv)
+        except SystemExit as exc:  # argparse's --help exits 0
+            code = exc.code
+        assert code == 0, argv
+        assert "usage:" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""The `ftcourse` command: `doctor`, `mode`, `assign` (labs/ from solutions/) and `grade` (score lab notebooks)."""
+"""The `ftcourse` command: `doctor`, `mode`, `estimate`, `bench`, `assign` and `grade`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,22 @@ def _mode(_args: argparse.Namespace) -> int:
 
     print(env.choose_mode().line())
     return 0
+
+
+# Benchmarks print figures for README and closing notes; tests never time anything.
+BENCHES = {"memory": "ftcourse.memory.bench", "lora": "ftcourse.lora.bench"}
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from ftcourse.memory.estimate import estimate_main
+
+    return estimate_main(args.rest)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(BENCHES[args.what]).bench_main(args.rest)
 
 
 def _find_root(start: Path) -> Path | None:
@@ -86,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check Python, package versions, device, mode and hub").set_defaults(func=_doctor)
     sub.add_parser("mode", help="print which mode (smoke/full) the course would use and why").set_defaults(func=_mode)
 
+    estimate = sub.add_parser("estimate", add_help=False, help="predict the memory of a training run "
+                                                               "(ftcourse estimate --help for options)")
+    estimate.add_argument("rest", nargs=argparse.REMAINDER)
+    estimate.set_defaults(func=_estimate)
+    bench = sub.add_parser("bench", help="measure and print figures: " + ", ".join(BENCHES))
+    bench.add_argument("what", choices=sorted(BENCHES))
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark (try --help)")
+    bench.set_defaults(func=_bench)
+
     assign = sub.add_parser("assign", help="write the student labs (labs/) from the solutions (solutions/)",
                             description="Generate labs/labNN_*.ipynb from solutions/labNN_*.ipynb: answers become "
                                         "stubs, outputs are cleared, check and locked cells become read-only.")
@@ -115,7 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # estimate and bench own their options (and --help); argparse's REMAINDER can't pass a leading option on.
+    if argv[:1] == ["estimate"]:
+        argv = ["estimate", "--", *argv[1:]]
+    elif argv[:1] == ["bench"] and len(argv) > 1 and argv[1] in BENCHES:
+        argv = ["bench", argv[1], "--", *argv[2:]]
     args = build_parser().parse_args(argv)
+    if getattr(args, "rest", None) and args.rest[:1] == ["--"]:
+        args.rest = args.rest[1:]
     try:
         return args.func(args)
     except ValueError as exc:  # bad input (e.g. FTCOURSE_MODE, a broken lab): one clear line, no traceback
