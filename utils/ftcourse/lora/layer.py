@@ -1,0 +1,129 @@
+"""`LoRALinear`: a frozen `nn.Linear` plus a trainable low-rank update, W' = W0 + scaling · B·A.
+
+B starts at zero and A is kaiming-uniform (as in peft and loralib), so a fresh layer computes
+exactly what the base layer computes. Attribute names follow peft's `lora.Linear`
+(`base_layer`, `lora_A`, `lora_B`, `lora_dropout`, `scaling`) so that every state-dict key maps
+onto peft's by dropping peft's adapter name, and the forward pass is peft's, operation for operation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def check_hyperparameters(r, alpha, dropout) -> None:
+    """Reject a rank, alpha or dropout that LoRA cannot use, naming the bad value."""
+    if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
+        raise ValueError(f"LoRA rank r must be a positive int, got r={r!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha) or alpha <= 0:
+        raise ValueError(f"lora alpha must be a positive finite number, got alpha={alpha!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"lora dropout must be a probability in [0, 1), got dropout={dropout!r}")
+
+
+def lora_scaling(r: int, alpha: float, use_rslora: bool = False) -> float:
+    """alpha / r (the paper), or alpha / sqrt(r) with rsLoRA (Kalajdzievic 2023), as peft computes it."""
+    return alpha / math.sqrt(r) if use_rslora else alpha / r
+
+
+class LoRALinear(nn.Module):
+    """A frozen linear layer plus lora_B(lora_A(dropout(x))) · scaling on a side branch.
+
+    For a bf16/fp16 base the adapter weights are kept in fp32 (what `get_peft_model` does with
+    its default `autocast_adapter_dtype=True`): the branch runs in fp32 and the sum is cast back
+    to the base's output dtype. Pass `adapter_dtype` to choose otherwise.
+    """
+
+    def __init__(self, base: nn.Linear, r: int = 8, alpha: float = 8, dropout: float = 0.0,
+                 use_rslora: bool = False, *, adapter_dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        if not isinstance(base, nn.Linear):
+            raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
+        check_hyperparameters(r, alpha, dropout)
+        weight = base.weight
+        if adapter_dtype is None:  # fp32 next to 16-bit or quantized (e.g. bitsandbytes 4-bit) weights
+            adapter_dtype = weight.dtype if weight.dtype.is_floating_point and weight.dtype not in LOW_PRECISION \
+                else torch.float32
+        if not adapter_dtype.is_floating_point:
+            raise ValueError(f"adapter_dtype must be a floating-point dtype, got {adapter_dtype}")
+        base.requires_grad_(False)
+        self.base_layer = base
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.r, self.lora_alpha, self.use_rslora = r, alpha, use_rslora
+        self.scaling = lora_scaling(r, alpha, use_rslora)
+        self.lora_dropout = nn.Dropout(p=dropout) if dropout > 0 else nn.Identity()
+        factory = {"device": weight.device, "dtype": adapter_dtype}
+        self.lora_A = nn.Linear(self.in_features, r, bias=False, **factory)
+        self.lora_B = nn.Linear(r, self.out_features, bias=False, **factory)
+        self.merged = False
+        self.reset_lora_parameters()
+        self.train(base.training)  # a layer put into an eval-mode model must not start dropping out
+
+    def reset_lora_parameters(self) -> None:
+        """A like nn.Linear's default (kaiming-uniform, a=√5), B = 0: the update BA starts at exactly zero."""
+        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.lora_B.weight)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The base weight, so code that reads `module.weight` (dtype, device, shape) keeps working."""
+        return self.base_layer.weight
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base_layer.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """base(x) + lora_B(lora_A(dropout(x))) · scaling, peft's operations in peft's order: bitwise-equal outputs."""
+        result = self.base_layer(x)
+        if self.merged:
+            return result
+        result_dtype = result.dtype
+        x = x.to(self.lora_A.weight.dtype)  # a no-op in fp32; a 16-bit input meets fp32 adapter weights
+        result = result + self.lora_B(self.lora_A(self.lora_dropout(x))) * self.scaling
+        return result.to(result_dtype)
+
+    def delta_weight(self) -> torch.Tensor:
+        """ΔW = scaling · B·A (out × in), computed in fp32 and returned in the base weight's dtype."""
+        a, b = self.lora_A.weight.detach().float(), self.lora_B.weight.detach().float()
+        return ((b @ a) * self.scaling).to(self.base_layer.weight.dtype)
+
+    def merged_weight(self) -> torch.Tensor:
+        """W0 + ΔW as a new tensor (the sum taken in fp32), refusing a result with NaN or inf."""
+        weight = self.base_layer.weight.detach()
+        if not weight.dtype.is_floating_point:
+            raise ValueError(f"the base weight is {weight.dtype} (quantized): merging needs it dequantized first; "
+                             "the weight was left unchanged")
+        delta = (self.lora_B.weight.detach().float() @ self.lora_A.weight.detach().float()) * self.scaling
+        merged = (weight.float() + delta).to(weight.dtype)
+        if not torch.isfinite(merged).all():
+            raise ValueError("merging this LoRA layer would put NaN or inf into the weight; the adapter is broken "
+                             "(check the learning rate and the loss); the weight was left unchanged")
+        return merged
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """Fold ΔW into the base weight so inference costs one matmul; a no-op if already merged."""
+        if self.merged:
+            return
+        self.base_layer.weight.data = self.merged_weight()
+        self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """Take ΔW back out of the base weight (exact up to rounding; lossy in bf16/fp16); a no-op if not merged."""
+        if not self.merged:
+            return
+        weight = self.base_layer.weight
+        delta = (self.lora_B.weight.float() @ self.lora_A.weight.float()) * self.scaling
+        weight.data = (weight.float() - delta).to(weight.dtype)
+        self.merged = False
+
+    def extra_repr(self) -> str:
+        rs = ", use_rslora=True" if self.use_rslora else ""
+        return f"r={self.r}, lora_alpha={self.lora_alpha}, scaling={self.scaling:g}{rs}, merged={self.merged}"
