@@ -149,7 +149,9 @@ def load_classifier(name: str = DEFAULT_PRESET, num_labels: int = 2, *, dtype=No
     """The preset's transformer with a new, randomly initialised classification head (`score`).
 
     Used for sentiment: the last real token's hidden state goes through a linear layer to
-    `num_labels` logits. Seed first (`env.seed_everything`) for a repeatable head.
+    `num_labels` logits. Seed first (`env.seed_everything`) for a repeatable head. The default
+    dtype is fp32 in both modes because this model is for training: plain AdamW on fp16
+    weights (a T4's dtype) loses small updates; use autocast for mixed precision instead.
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -157,9 +159,8 @@ def load_classifier(name: str = DEFAULT_PRESET, num_labels: int = 2, *, dtype=No
         raise ValueError(f"num_labels must be an int >= 2, got {num_labels!r}")
 
     def loader(target, embedded: bool):
-        default = "float32" if embedded else env.dtype()
         model = AutoModelForSequenceClassification.from_pretrained(
-            target, num_labels=num_labels, dtype=dtype or default, **kwargs
+            target, num_labels=num_labels, dtype=dtype or "float32", **kwargs
         )
         if model.config.pad_token_id is None:  # needed to find each sequence's last real token
             model.config.pad_token_id = model.config.eos_token_id
