@@ -1,0 +1,325 @@
+"""Checks of lab02, "Estimate before you train" (12 points).
+
+References come from the package, never from the notebook's variables: `count_parameters` (equal to
+`model.num_parameters()` on every supported family) for q1, `estimate_training_memory` for q2–q4
+(equal to `measure_training_memory` to the byte on a CPU, which tests/unit/test_memory_estimate.py
+checks). When an answer is off, the check recomputes the usual mistakes (biases forgotten, a tied head
+counted twice, step counters left out, a quadratic attention term, the 20-bytes-per-parameter rule, ...)
+and names the one that matches.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ftcourse.grading.checks import Answers, question
+
+QWEN_STYLE = {"model_type": "qwen2", "vocab_size": 32000, "hidden_size": 1024, "intermediate_size": 2816,
+              "num_hidden_layers": 16, "num_attention_heads": 16, "num_key_value_heads": 2,
+              "tie_word_embeddings": False}
+OTHER_CONFIGS = [
+    # tied head, like the released Qwen2.5-0.5B
+    {"model_type": "qwen2", "vocab_size": 151936, "hidden_size": 896, "intermediate_size": 4864,
+     "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2, "tie_word_embeddings": True},
+    # untied, every head its own keys and values (no grouping)
+    {"model_type": "qwen2", "vocab_size": 5000, "hidden_size": 256, "intermediate_size": 704,
+     "num_hidden_layers": 3, "num_attention_heads": 8, "num_key_value_heads": 8, "tie_word_embeddings": False},
+]
+SMOL = "SmolLM2-135M"
+Q3_SHAPES = [(8, 512), (2, 1024)]
+Q3_TOLERANCE = 0.03
+Q4_MODEL = "Qwen2.5-1.5B"
+Q4_BATCH, Q4_SEQ = 4, 1024
+T4 = "T4 16 GB"
+
+
+def _answer(a: Answers, name: str, kinds: type | None = None):
+    """The learner's variable `name`; a failure of this part only (not the whole question) if missing."""
+    if name not in a.ns:
+        a.fail(f"`{name}` is not defined.", hint=f"write your answer in the cell of {a.question.id} and run it "
+               "(Shift+Enter) before this check.")
+    value = a.ns[name]
+    if value is Ellipsis:
+        a.fail(f"`{name}` is still `...`.", hint="replace the `...` with your answer.")
+    if kinds is not None and not isinstance(value, kinds):
+        a.fail(f"`{name}` should be a {kinds.__name__}, but it is a {type(value).__name__}.")
+    return value
+
+
+def _int_answer(a: Answers, value, what: str) -> int:
+    """An int (an integral float or a 0-d tensor is accepted) or a failure naming what came back."""
+    number = a.number(value, what)
+    if number != int(number):
+        a.fail(f"{what} is {number}, not a whole number.", hint="parameters and bytes are counted in whole units.")
+    return int(number)
+
+
+# -- q1 -------------------------------------------------------------------------------------------
+def _count_mistakes(cfg: dict) -> dict[str, int]:
+    """Wrong-answer difference (got − right) -> what the learner probably did."""
+    h, i, L, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
+    head_dim = h // cfg["num_attention_heads"]
+    q, kv = cfg["num_attention_heads"] * head_dim, cfg["num_key_value_heads"] * head_dim
+    tied = cfg["tie_word_embeddings"]
+    pairs = [  # first match wins where two mistakes happen to give the same difference
+        (-L * (q + 2 * kv), "you forgot the q/k/v biases: Qwen2's q_proj, k_proj and v_proj each add a bias vector "
+                            "of their output size, in every layer."),
+        (V * h if tied else -V * h,
+         "this config ties the head to the embedding (tie_word_embeddings is true): the same matrix, counted once."
+         if tied else "this config's head is untied (tie_word_embeddings is false): lm_head is its own vocab × hidden "
+         "matrix, on top of the embedding."),
+        (L * h, "you gave o_proj a bias too; in Qwen2 only q_proj, k_proj and v_proj have biases."),
+        (L * (h + 3 * i + h), "you gave every linear a bias; in Qwen2 only q_proj, k_proj and v_proj have them."),
+        (-L * 2 * h - h, "you forgot the RMSNorm weights: two vectors of hidden_size per layer and one final norm."),
+        (-h, "you forgot the final norm (one vector of hidden_size after the last layer)."),
+        (-2 * h * L, "you forgot the two RMSNorm weight vectors of every layer."),
+        (2 * h * L + h, "RMSNorm has a weight but no bias (LayerNorm would have both): one vector per norm."),
+        (-L * q * h, "you forgot o_proj, the attention output projection (heads·head_dim → hidden)."),
+        (-L * h * i, "the MLP has three matrices (gate_proj, up_proj, down_proj), not two."),
+        (L * 2 * (h + 1) * (h - kv), "keys and values have num_key_value_heads heads, not num_attention_heads "
+         "(grouped-query attention): k_proj and v_proj are hidden × (kv_heads · head_dim)."),
+        (L * 2 * (h - kv), "the k and v biases have kv_heads · head_dim values, not hidden_size."),
+    ]
+    mistakes: dict[int, str] = {}
+    for diff, why in pairs:
+        if diff != 0:
+            mistakes.setdefault(diff, why)
+    return mistakes
+
+
+def _diagnose_count(cfg: dict, got: int, want: int) -> str:
+    diff = got - want
+    mistakes = _count_mistakes(cfg)
+    if diff in mistakes:
+        return mistakes[diff]
+    per_layer = (want - cfg["vocab_size"] * cfg["hidden_size"] * (1 if cfg["tie_word_embeddings"] else 2)
+                 - cfg["hidden_size"]) // cfg["num_hidden_layers"]
+    if per_layer and diff % per_layer == 0:
+        return f"you are {diff // per_layer:+d} layer(s) off: multiply the per-layer count by num_hidden_layers."
+    for d1 in mistakes:  # two mistakes at once
+        for d2 in mistakes:
+            if d1 < d2 and d1 + d2 == diff:
+                return f"two mistakes: (1) {mistakes[d1]} (2) {mistakes[d2]}"
+    return ("add up, per layer: q_proj h·q + q, k_proj and v_proj h·kv + kv each, o_proj q·h, three MLP matrices "
+            "h·i each, two norms h each; then the embedding V·h, the final norm h, and the head V·h if untied.")
+
+
+@question("q1", points=3)
+def q1(a: Answers) -> None:
+    """Exact parameter count of a Qwen2-style config, by hand."""
+    from ftcourse.memory import count_parameters
+
+    count_params = a.function("count_params")
+    with a.part("the lab's config, qwen_style (untied head)", points=2):
+        want = count_parameters(QWEN_STYLE).total
+        got = _int_answer(a, a.call(count_params, dict(QWEN_STYLE)), "count_params(qwen_style)")
+        if got != want:
+            a.fail(f"count_params(qwen_style) returned {got:,}; the model has {want:,} parameters "
+                   f"({got - want:+,}).", hint=_diagnose_count(QWEN_STYLE, got, want))
+    with a.part("two other configs (a tied head; no grouped-query attention)", points=1):
+        for cfg in OTHER_CONFIGS:
+            want = count_parameters(cfg).total
+            got = _int_answer(a, a.call(count_params, dict(cfg)), "count_params(cfg)")
+            if got != want:
+                sizes = ", ".join(f"{k}={v}" for k, v in cfg.items() if k != "model_type")
+                a.fail(f"for the config with {sizes}, count_params returned {got:,}; the model has {want:,} "
+                       f"({got - want:+,}).", hint=_diagnose_count(cfg, got, want) + " Read every size from cfg; "
+                       "hard-code nothing.")
+
+
+# -- q2 -------------------------------------------------------------------------------------------
+def _optimizer_reference(optimizer: str) -> int:
+    from ftcourse.memory import estimate_training_memory
+
+    est = estimate_training_memory(SMOL, method="full", precision="fp32", optimizer=optimizer, seq_len=8)
+    return est.optimizer_states
+
+
+def _near(got: float, want: float, rel: float = 1e-3) -> bool:
+    return math.isclose(got, want, rel_tol=rel)
+
+
+def _in_gib(got: float, want: float) -> bool:
+    return any(_near(got, want / unit, 1e-2) for unit in (2**30, 1e9, 2**20, 1e6))
+
+
+@question("q2", points=3)
+def q2(a: Answers) -> None:
+    """Optimizer-state bytes of SmolLM2-135M: AdamW, 8-bit AdamW, SGD."""
+    from ftcourse.memory import count_parameters
+
+    counts = count_parameters(SMOL)
+    P, T = counts.total, counts.tensors
+    with a.part("adamw_bytes, to the byte", points=1):
+        want = _optimizer_reference("adamw")
+        got = _int_answer(a, _answer(a, "adamw_bytes"), "adamw_bytes")
+        if got != want:
+            known = {
+                8 * P: f"you left out the step counters: AdamW keeps one 4-byte fp32 step per parameter tensor, "
+                       f"{T} tensors here (count_parameters(smol).tensors).",
+                8 * P + 4 * (T + 1): "the tied head is the embedding tensor itself: one tensor, one step counter "
+                                     "(count_parameters(smol).tensors).",
+                8 * P + 8 * T: "the step counter is a 4-byte fp32 tensor, not 8 bytes.",
+                4 * P + 4 * T: "that is m and v in bf16; this model trains in fp32, so m and v are 4 bytes each.",
+                4 * P: "AdamW keeps two states, m and v, 4 bytes each in fp32, plus the step counters.",
+                12 * P + 4 * T: "you added an fp32 master copy of the weights, as in ZeRO's mixed precision; in "
+                                "fp32 training the weights are the master copy: only m and v (8 B/param).",
+                12 * P: "you added an fp32 master copy (ZeRO); in fp32 training only m and v: 8 B/param, plus steps.",
+                16 * P + 4 * T: "that is weights + gradients + optimizer; the question asks only for the optimizer.",
+                16 * P: "that is weights + gradients + optimizer states; the question asks only for the optimizer.",
+            }
+            hint = known.get(got)
+            if hint is None and _in_gib(got, want):
+                hint = "give the answer in bytes, not GiB, GB, MiB or MB."
+            a.fail(f"adamw_bytes is {got:,}; AdamW holds {want:,} bytes ({got - want:+,}).",
+                   hint=hint or "m and v: 2 × 4 bytes per parameter, plus 4 bytes per parameter tensor.")
+    with a.part("adamw_8bit_bytes, within 0.5 %", points=1):
+        want = _optimizer_reference("adamw_8bit")
+        got = a.number(_answer(a, "adamw_8bit_bytes"), "adamw_8bit_bytes")
+        if not _near(got, want, 5e-3):
+            known = [
+                (2 * P, "you left out the scales: one fp32 absmax per block of 256 values, for m and for v "
+                        "(2 × 4 / 256 bytes per parameter)."),
+                (P, "there are two states, m and v, one byte each."),
+                (P + 4 * P // 256, "there are two states, m and v, each one byte plus its fp32 absmax per 256 values."),
+                (2 * P + 2 * 4 * P // 64, "bitsandbytes' optimizer blocks hold 256 values (64 is the NF4 block size)."),
+                (8 * P, "that is 32-bit AdamW; 8-bit keeps m and v as one byte each."),
+            ]
+            hint = next((why for value, why in known if _near(got, value, 2e-3)), None)
+            if hint is None and _in_gib(got, want):
+                hint = "give the answer in bytes, not GiB, GB, MiB or MB."
+            a.fail(f"adamw_8bit_bytes is {got:,.0f}; AdamW8bit holds {want:,} bytes "
+                   f"({100 * (got - want) / want:+.2f} %).",
+                   hint=hint or "2 bytes per parameter for m and v, plus 2 × 4 bytes per 256 parameters of scales.")
+    with a.part("sgd_bytes", points=1):
+        got = a.number(_answer(a, "sgd_bytes"), "sgd_bytes")
+        if got != _optimizer_reference("sgd"):
+            if _near(got, 4 * P):
+                hint = "that is SGD with momentum (one buffer per parameter); plain SGD keeps no state at all."
+            elif _near(got, 8 * P) or _near(got, 8 * P + 4 * T):
+                hint = "that is AdamW; plain SGD (no momentum) keeps no state at all."
+            else:
+                hint = "plain SGD (momentum=0) updates w -= lr · grad and keeps nothing between steps."
+            a.fail(f"sgd_bytes is {got:,.0f}.", hint=hint)
+
+
+# -- q3 -------------------------------------------------------------------------------------------
+def _activations(batch: int, seq: int) -> int:
+    from ftcourse.memory import estimate_training_memory
+
+    return estimate_training_memory("tiny", method="full", precision="fp32", batch_size=batch,
+                                    seq_len=seq).activations
+
+
+@question("q3", points=3)
+def q3(a: Answers) -> None:
+    """Predict activations at sizes you may not measure, within 3 %."""
+    from ftcourse.memory import count_parameters, estimate_training_memory
+
+    predict = a.function("predict_activations")
+    got = {shape: a.number(a.call(predict, *shape), f"predict_activations{shape}") for shape in Q3_SHAPES}
+    want = {shape: _activations(*shape) for shape in Q3_SHAPES}
+    P = count_parameters("tiny").total
+    (b1, s1), (b2, s2) = Q3_SHAPES
+    static = {shape: estimate_training_memory("tiny", batch_size=shape[0], seq_len=shape[1]).total - want[shape]
+              for shape in Q3_SHAPES}
+
+    def hint_for(shape) -> str:
+        g, w = got[shape], want[shape]
+        if _near(g, 2 * P, 1e-2) or _near(g, 4 * P, 1e-2):
+            return ("that is the '2 bytes per parameter' idea: no batch or sequence in it. Activations are saved per "
+                    "token: measure two small shapes and see how the bytes grow with batch × sequence.")
+        if _near(got[Q3_SHAPES[0]], got[Q3_SHAPES[1]], 1e-3) and b1 * s1 != b2 * s2:
+            if _near(got[Q3_SHAPES[0]] / (b1 * s1 * s1), got[Q3_SHAPES[1]] / (b2 * s2 * s2), 1e-2):
+                return ("your prediction grows with sequence² × batch; the fused attention kernel (SDPA) never stores "
+                        "the sequence × sequence scores, so activations grow linearly with tokens (batch × sequence).")
+            return "your prediction is the same for 8 × 512 and 2 × 1024 tokens; it must grow with batch × sequence."
+        if _near(g, w + static[shape], 2e-2):
+            return ("that includes weights, gradients and optimizer states; predict only `.activations`, the bytes "
+                    "saved for backward.")
+        ratio = g / w
+        return (f"your prediction is {100 * (ratio - 1):+.1f} % off. Measure two or three small shapes with "
+                "measure_step(b, s).activations, divide the difference by the difference in tokens (bytes per token), "
+                "and add the small fixed part.")
+
+    with a.part(f"batch {b1} × sequence {s1}", points=2):
+        if not _near(got[(b1, s1)], want[(b1, s1)], Q3_TOLERANCE):
+            a.fail(f"predict_activations({b1}, {s1}) = {got[(b1, s1)]:,.0f} bytes; measured {want[(b1, s1)]:,}.",
+                   hint=hint_for((b1, s1)))
+    with a.part(f"batch {b2} × sequence {s2} (long sequences)", points=1):
+        if not _near(got[(b2, s2)], want[(b2, s2)], Q3_TOLERANCE):
+            a.fail(f"predict_activations({b2}, {s2}) = {got[(b2, s2)]:,.0f} bytes; measured {want[(b2, s2)]:,}.",
+                   hint=hint_for((b2, s2)))
+
+
+# -- q4 -------------------------------------------------------------------------------------------
+@question("q4", points=3)
+def q4(a: Answers) -> None:
+    """The smallest GPU for a full fine-tune, and a plan that fits a T4."""
+    from ftcourse.memory import GPUS, accelerate_style, estimate_training_memory, rule_of_thumb, suggest_hardware
+
+    names = [g.name for g in GPUS]
+    with a.part("full_gpu: the smallest GPU for full fine-tuning (mixed precision, AdamW)", points=1):
+        full = estimate_training_memory(Q4_MODEL, method="full", precision="mixed", batch_size=Q4_BATCH,
+                                        seq_len=Q4_SEQ)
+        right = suggest_hardware(full).gpu
+        want = right.name if right is not None else None
+        got = _answer(a, "full_gpu")
+        if got != want:
+            if got is not None and got not in names:
+                a.fail(f"full_gpu is {got!r}, which is not a GPU of the table.",
+                       hint=f"use a name from GPUS exactly: {', '.join(map(repr, names))} (or None).")
+            wrong = {}
+            for label, nbytes in [("the 20 B/param rule", rule_of_thumb(Q4_MODEL)),
+                                  ("accelerate's largest component", accelerate_style(Q4_MODEL, "mixed")),
+                                  ("the estimate's total without the backward-time overhead", full.total)]:
+                gpu = suggest_hardware(nbytes).gpu
+                wrong.setdefault(gpu.name if gpu else None, label)
+            bf16 = suggest_hardware(estimate_training_memory(Q4_MODEL, precision="bf16", batch_size=Q4_BATCH,
+                                                             seq_len=Q4_SEQ)).gpu
+            wrong.setdefault(bf16.name if bf16 else None, "pure bf16 instead of autocast (precision='mixed')")
+            if got in names and want in names and names.index(got) > names.index(want) and \
+                    GPUS[names.index(got)].usable_bytes >= suggest_hardware(full).needed:
+                hint = f"{got} holds it too, but it is not the smallest: {want} comes first in GPUS."
+            elif got in wrong:
+                hint = (f"{got!r} is what {wrong[got]} gives. Estimate this run (precision='mixed', batch 4 × 1024) "
+                        "and pass the estimate itself to suggest_hardware: it uses the peak and adds the margin.")
+            else:
+                hint = ("estimate_training_memory('Qwen2.5-1.5B', method='full', precision='mixed', batch_size=4, "
+                        "seq_len=1024), then suggest_hardware(estimate).gpu.name.")
+            a.fail(f"full_gpu is {got!r}; this run needs {gib_text(suggest_hardware(full).needed)} with the margin.",
+                   hint=hint)
+    with a.part("plan: batch 4 × 1024 on a T4", points=2):
+        plan = _answer(a, "plan", dict)
+        if "config" in plan:
+            a.fail("plan contains 'config'; leave the model out, the check estimates Qwen2.5-1.5B.",
+                   hint="only keyword arguments such as method, precision, activation_checkpointing, lora_r.")
+        if plan.get("batch_size") != Q4_BATCH or plan.get("seq_len") != Q4_SEQ:
+            a.fail(f"plan has batch_size={plan.get('batch_size')!r}, seq_len={plan.get('seq_len')!r}; the run is "
+                   f"batch {Q4_BATCH} × {Q4_SEQ}.", hint="keep batch_size=4 and seq_len=1024 in the plan; change "
+                   "the method, precision, optimizer or checkpointing instead.")
+        if plan.get("precision") == "bf16":
+            a.fail("a T4 has no bf16.", hint="use precision='fp16': the same 2 bytes, supported by a T4.")
+        try:
+            est = estimate_training_memory(Q4_MODEL, **plan)
+        except (TypeError, ValueError) as exc:
+            a.fail(f"estimate_training_memory('Qwen2.5-1.5B', **plan) raised {type(exc).__name__}: {exc}",
+                   hint="keys: method, precision, optimizer, batch_size, seq_len, activation_checkpointing, lora_r, "
+                   "target_modules, double_quant; values as in lesson 02.")
+        suggestion = suggest_hardware(est)
+        if T4 not in suggestion.fits:
+            method = plan.get("method", "full")
+            if method == "full":
+                hint = ("full fine-tuning of 1.5 B parameters holds gradients and optimizer states for all of them; "
+                        "try method='lora' or 'qlora'.")
+            elif not plan.get("activation_checkpointing"):
+                hint = ("with 4 × 1024 tokens the activations dominate: turn on activation_checkpointing=True "
+                        "(or try QLoRA).")
+            else:
+                hint = "try method='qlora', a smaller lora_r, or fewer target modules."
+            a.fail(f"your plan needs {gib_text(suggestion.needed)} with the margin; a T4 offers "
+                   f"{gib_text(GPUS[names.index(T4)].usable_bytes)}.", hint=hint)
+
+
+def gib_text(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.2f} GiB"
