@@ -1,5 +1,4 @@
 import pytest
-
 from ftcourse import viz
 from ftcourse.memory import estimate_training_memory
 
