@@ -21,7 +21,7 @@ def _mode(_args: argparse.Namespace) -> int:
 
 
 # Benchmarks print figures for README and closing notes; tests never time anything.
-BENCHES = {"memory": "ftcourse.memory.bench", "lora": "ftcourse.lora.bench"}
+BENCHES = {"memory": "ftcourse.memory.bench", "lora": "ftcourse.lora.bench", "sweep": "ftcourse.lora.sweep"}
 
 
 def _estimate(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from ftcourse.memory.breakdown import COMPONENTS, gib
 
 _COLORS = {"weights": "tab:blue", "quant_constants": "tab:cyan", "adapter_weights": "tab:olive",
            "gradients": "tab:orange", "optimizer_states": "tab:red", "activations": "tab:green",
-           "overhead": "lightgray"}
+           "overhead": "lightgray", "step_transient": "moccasin"}
 
 
 def _memory_figure():
@@ -19,25 +19,36 @@ def _memory_figure():
     return fig
 
 
+PHASES = {"forward + backward": ("activations", "overhead"), "optimizer step": ("gradients", "step_transient")}
+
+
 def _draw(fig, est, rule: int, accel: int, hardware) -> None:
-    """A stacked bar of the estimate by component next to the rules of thumb, with GPU capacity lines."""
+    """Two stacked bars of the estimate, one per phase of a step (the taller is the peak), next to the rules
+    of thumb, with GPU capacity lines."""
     ax = fig.axes[0]
     ax.clear()
-    bottom = 0.0
-    for name in (*COMPONENTS, "overhead"):
-        value = gib(getattr(est, name))
-        if value > 0:
-            ax.bar(["estimate"], [value], bottom=[bottom], color=_COLORS[name], label=name.replace("_", " "))
-            bottom += value
+    top = 0.0
+    for phase, extra in PHASES.items():
+        bottom = 0.0
+        for name in (*(c for c in COMPONENTS if c not in ("activations", "gradients")), *extra):
+            value = gib(getattr(est, name))
+            if value > 0:
+                label = name.replace("_", " ")
+                shown = label in ax.get_legend_handles_labels()[1]
+                ax.bar([phase], [value], bottom=[bottom], color=_COLORS[name], label=None if shown else label)
+                bottom += value
+        top = max(top, bottom)
     ax.bar(["20 B/param rule"], [gib(rule)], color="tab:gray")
     ax.bar(["accelerate-style"], [gib(accel)], color="tab:purple")
-    top = max(bottom, gib(rule), gib(accel))
+    top = max(top, gib(rule), gib(accel))
     for gpu in hardware.GPUS:
         usable = gib(gpu.usable_bytes)
         if usable <= 1.6 * top:
             ax.axhline(usable, color="black", lw=0.8, ls="--")
-            ax.text(2.45, usable, gpu.name, va="bottom", ha="right", fontsize=7)
-    ax.set(ylabel="GiB", title=f"training memory: {gib(est.total):.2f} GiB (+{gib(est.overhead):.2f} transient)")
+            ax.text(3.45, usable, gpu.name, va="bottom", ha="right", fontsize=7)
+    ax.set(ylabel="GiB", title=f"training memory: peak {gib(est.peak):.2f} GiB (sum of all parts "
+                               f"{gib(est.total):.2f} GiB; they never all coexist)")
+    ax.tick_params(axis="x", labelsize=8)
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
 

@@ -1,4 +1,4 @@
-"""LoRA by hand, interchangeable with peft: the layer, injection, merging, and peft's file format.
+"""LoRA by hand, interchangeable with peft: the layer, injection, merging, peft's file format, cost and sweeps.
 
 >>> from ftcourse.lora import inject_lora, merge_lora, save_adapter, load_adapter
 >>> model = inject_lora(load_model("tiny"), ["q_proj", "v_proj"], r=8, alpha=16)
@@ -17,6 +17,9 @@ _WHERE = {
     "AdapterMismatchError": "io", "adapter_config": "io", "from_peft_key": "io", "load_adapter": "io",
     "lora_state_dict": "io", "read_adapter": "io", "save_adapter": "io", "to_peft_key": "io",
     "bench_main": "bench",
+    "adapter_megabytes": "cost", "adapter_parameters": "cost",
+    "LESSON08": "sweep", "RunResult": "sweep", "format_summary": "sweep", "load_results": "sweep",
+    "lora_run": "sweep", "reference_sweep": "sweep", "summarize": "sweep",
 }
 __all__ = list(_WHERE)
 

@@ -3,8 +3,10 @@
 Each row builds a random-weight model from a config (no download), runs one step (forward,
 backward, optimizer step) under `measure_training_memory`, and prints estimate, measurement,
 error %, the 20-bytes-per-parameter rule and the accelerate-style figure. On CPU the goal is
-|total error| ≤ 5 % with weights, gradients and optimizer states exact; on CUDA the estimate's
-peak is compared with torch.cuda.max_memory_allocated (goal ≤ 10 %). QLoRA rows (bitsandbytes NF4,
+|total error| ≤ 5 % with weights, gradients and optimizer states exact. On CUDA the estimate's
+peak is compared with torch.cuda.max_memory_allocated of a steady (second) step, less the allocator's
+cuBLAS workspace held before the step (column "ws MiB"), goal ≤ 10 %; fp32 rows of grouped-query
+models are estimated with attention="math", the SDPA kernel CUDA falls back to there. QLoRA rows (bitsandbytes NF4,
 double quant) run on CPU too: bitsandbytes 0.50 quantizes and trains Linear4bit on x86 CPUs.
 """
 
@@ -13,10 +15,13 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
+import json
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from ftcourse.compat import enable_activation_checkpointing
 from ftcourse.memory.breakdown import Breakdown, gib
 from ftcourse.memory.estimate import accelerate_style, estimate_training_memory, rule_of_thumb
 
@@ -46,7 +51,7 @@ class Row:
     def compared(self, cuda: bool) -> tuple[int, int]:
         """(estimate, measurement) that the error is computed on: totals on CPU, peaks on CUDA."""
         if cuda:
-            return self.estimate.peak, self.measured.notes["cuda_max_memory_allocated"]
+            return self.estimate.peak, self.measured.peak  # the allocator's peak less its cuBLAS workspace
         return self.estimate.total, self.measured.total
 
     def error(self, cuda: bool) -> float:
@@ -80,7 +85,8 @@ def build_model(config: dict, method: str, targets, precision: str, checkpointin
             model.save_pretrained(tmp)
             model = AutoModelForCausalLM.from_pretrained(tmp, quantization_config=qc, dtype=dtype, device_map=device)
     else:
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype).to(device)
+        with torch.device(device):  # initialise on the device: a 1B model's random init is slow on a CPU
+            model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     if method in ("lora", "qlora"):
         from peft import LoraConfig, get_peft_model
 
@@ -88,7 +94,7 @@ def build_model(config: dict, method: str, targets, precision: str, checkpointin
                                                  target_modules=list(targets) if targets != "all-linear"
                                                  else "all-linear"))
     if checkpointing:
-        model.activation_checkpointing_enable()
+        enable_activation_checkpointing(model)
     return model
 
 
@@ -105,8 +111,8 @@ def _optimizer(name: str, params):
 
 
 def run_row(model_name: str, method_row: str, precision: str, batch: int, seq: int, checkpointing: bool,
-            optimizer: str = "adamw", rank: int = 16, device: str = "cpu") -> Row:
-    """Estimate and measure one configuration."""
+            optimizer: str = "adamw", rank: int = 16, device: str = "cpu", warmup: bool = False) -> Row:
+    """Estimate and measure one configuration (`warmup`: measure the second step, a steady one)."""
     import torch
 
     from ftcourse.memory.configs import load_config
@@ -114,16 +120,18 @@ def run_row(model_name: str, method_row: str, precision: str, batch: int, seq: i
 
     method, targets = METHOD_ROWS[method_row]
     config = load_config(model_name)
+    gqa = config.get("num_key_value_heads", config["num_attention_heads"]) < config["num_attention_heads"]
+    attention = "math" if device == "cuda" and precision == "fp32" and gqa else "flash"
     est = estimate_training_memory(config, method=method, precision=precision, optimizer=optimizer,
                                    batch_size=batch, seq_len=seq, activation_checkpointing=checkpointing,
-                                   lora_r=rank, target_modules=targets)
+                                   lora_r=rank, target_modules=targets, attention=attention)
     start = time.perf_counter()
     model = build_model(config, method, targets, precision, checkpointing, rank, device)
     opt = _optimizer(optimizer, [p for p in model.parameters() if p.requires_grad])
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(0, config["vocab_size"], (batch, seq), generator=generator).to(device)
     autocast = torch.bfloat16 if precision == "mixed" else None  # mixed: fp32 weights, bf16 autocast
-    measured = measure_training_memory(model, {"input_ids": ids}, opt, autocast_dtype=autocast)
+    measured = measure_training_memory(model, {"input_ids": ids}, opt, autocast_dtype=autocast, warmup=warmup)
     seconds = time.perf_counter() - start
     del model, opt
     gc.collect()
@@ -133,7 +141,7 @@ def run_row(model_name: str, method_row: str, precision: str, batch: int, seq: i
 
 
 HEADER = (f"{'model':<13}{'method':<10}{'prec':<5}{'b×s':>8}{'ckpt':>5}{'estimate':>10}{'measured':>10}{'error':>8}"
-          f"{'Δ bytes':>9}{'exact':>6}{'act est':>9}{'act meas':>9}{'20B/p':>8}{'accel':>8}{'s':>6}")
+          f"{'Δ bytes':>9}{'exact':>6}{'act est':>9}{'act meas':>9}{'20B/p':>8}{'accel':>8}{'s':>6}{'ws MiB':>7}")
 
 
 def format_row(row: Row, cuda: bool = False) -> str:
@@ -145,7 +153,8 @@ def format_row(row: Row, cuda: bool = False) -> str:
             f"{row.error(cuda):>+7.2f}%{est - meas:>+9,}"
             f"{'yes' if row.exact() else 'NO':>6}{gib(row.estimate.activations):>9.3f}"
             f"{gib(row.measured.activations):>9.3f}{gib(rule_of_thumb(config)):>8.3f}"
-            f"{gib(accelerate_style(config, row.precision)):>8.3f}{row.seconds:>6.1f}")
+            f"{gib(accelerate_style(config, row.precision)):>8.3f}{row.seconds:>6.1f}"
+            f"{row.measured.notes.get('cuda_untracked_before_step', 0) / 2**20:>7.0f}")
 
 
 def _shape(text: str) -> tuple[int, int]:
@@ -171,7 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw_8bit", "paged_adamw_8bit", "sgd"])
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--first-step", action="store_true",
+                   help="measure the first step (no optimizer states yet during forward and backward) instead "
+                        "of a steady one; CUDA peaks differ, CPU tensor counts do not")
+    p.add_argument("--json", metavar="PATH", help="also write every row, with all components, to this JSON file")
     return p
+
+
+def row_record(row: Row) -> dict:
+    """A JSON-ready dict of one row: its settings, and estimate and measurement by component."""
+    fields = ("weights", "quant_constants", "adapter_weights", "gradients", "optimizer_states", "activations",
+              "overhead")
+    return {"model": row.model, "method": row.method, "precision": row.precision, "batch": row.batch,
+            "seq": row.seq, "checkpointing": row.checkpointing, "seconds": round(row.seconds, 2),
+            "estimate": {f: getattr(row.estimate, f) for f in fields} | {"peak": row.estimate.peak},
+            "measured": {f: getattr(row.measured, f) for f in fields}
+            | {k: v for k, v in row.measured.notes.items() if isinstance(v, int | float)}}
 
 
 def bench_main(argv: list[str]) -> int:
@@ -188,14 +212,18 @@ def bench_main(argv: list[str]) -> int:
           f"({'peak vs max_memory_allocated' if cuda else 'total vs exact tensor bytes'}); "
           "20B/p = 20 bytes/param rule, accel = accelerate estimate-memory's largest component")
     print(HEADER)
-    worst, misses = 0.0, 0
+    worst, misses, records = 0.0, 0, []
     for model_name in args.models:
         shapes = args.shapes or [_shape(s) for s in DEFAULT_GRID.get(model_name, ["1x128", "4x512"])]
         for method, precision, (batch, seq), ckpt in itertools.product(methods, args.precisions, shapes, ckpts):
             if method == "qlora-all" and precision in ("fp32", "mixed"):
                 continue
-            row = run_row(model_name, method, precision, batch, seq, ckpt, args.optimizer, args.rank, device)
+            row = run_row(model_name, method, precision, batch, seq, ckpt, args.optimizer, args.rank, device,
+                          warmup=not args.first_step)
             print(format_row(row, cuda), flush=True)
+            records.append(row_record(row))
+            if args.json:
+                Path(args.json).write_text(json.dumps(records, indent=1))
             worst = max(worst, abs(row.error(cuda)))
             misses += abs(row.error(cuda)) > goal or not row.exact()
     print(f"worst |error| {worst:.2f} %; rows missing the goal or not exact: {misses}")

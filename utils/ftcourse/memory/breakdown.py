@@ -15,7 +15,7 @@ def gib(nbytes: float) -> float:
 
 @dataclass
 class Breakdown:
-    """Bytes per component of one training step; `total` is what the tensors hold at the end of the forward pass.
+    """Bytes per component of one training step: `total` adds every component, `peak` what is held at once.
 
     - weights: the model's parameters as stored (frozen base included; 4-bit packed for QLoRA).
     - quant_constants: blockwise absmax (and double-quant) constants of a 4-bit base.
@@ -24,8 +24,9 @@ class Breakdown:
     - optimizer_states: optimizer tensors after one step (AdamW m and v, step counters, 8-bit absmax).
     - activations: tensors saved for backward (logits and loss included), parameters excluded.
     - overhead: what comes on top during backward and is not held by any tensor above: the gradient of
-      the logits, and under checkpointing one layer's recomputed activations. `peak = total + overhead`.
-      A CPU measurement cannot see it (it is 0 there); on CUDA it is max_memory_allocated − total.
+      the logits, and under checkpointing one layer's recomputed activations.
+    - step_transient: what the optimizer step allocates for a moment (AdamW's temporaries).
+    A CPU measurement cannot see the last two (0 there); on CUDA they come from max_memory_allocated.
     """
 
     weights: int = 0
@@ -35,6 +36,7 @@ class Breakdown:
     optimizer_states: int = 0
     activations: int = 0
     overhead: int = 0
+    step_transient: int = 0
     label: str = ""
     notes: dict[str, object] = field(default_factory=dict)
 
@@ -44,9 +46,15 @@ class Breakdown:
         return sum(getattr(self, name) for name in COMPONENTS)
 
     @property
+    def persistent(self) -> int:
+        """What lives through the whole step: weights, constants, adapters and optimizer states."""
+        return self.weights + self.quant_constants + self.adapter_weights + self.optimizer_states
+
+    @property
     def peak(self) -> int:
-        """`total` plus the backward-time transients in `overhead`."""
-        return self.total + self.overhead
+        """The most held at once: activations (+ backward transients) and gradients (+ the step's temporaries)
+        never peak together, since backward frees activations as it fills gradients."""
+        return self.persistent + max(self.activations + self.overhead, self.gradients + self.step_transient)
 
     def as_dict(self) -> dict[str, int]:
         """Component name -> bytes, with total and peak."""
@@ -58,12 +66,12 @@ class Breakdown:
         title = f"memory breakdown{': ' + self.label if self.label else ''}"
         total = self.total or 1
         rows = [title, f"{'component':<18}{'GiB':>10}{'share':>9}"]
-        for name in (*COMPONENTS, "overhead"):
+        for name in (*COMPONENTS, "overhead", "step_transient"):
             value = getattr(self, name)
-            share = f"{100 * value / total:7.1f} %" if name != "overhead" else "   (+)"
+            share = f"{100 * value / total:7.1f} %" if name in COMPONENTS else "   (+)"
             rows.append(f"{name.replace('_', ' '):<18}{gib(value):>10.3f}{share:>9}")
         rows.append(f"{'total':<18}{gib(self.total):>10.3f}{'100.0 %':>9}")
-        rows.append(f"{'peak (+overhead)':<18}{gib(self.peak):>10.3f}")
+        rows.append(f"{'peak (at once)':<18}{gib(self.peak):>10.3f}")
         return "\n".join(rows)
 
     def __str__(self) -> str:

@@ -38,9 +38,17 @@ saves its own bf16 copy of it (q, k, v, gate, up, lm_head: one each), and every 
 requires grad saves the bf16 copy of its weight — frozen ones too, so LoRA under autocast holds
 2 B per frozen linear parameter in activations.
 
-Overhead (on top of `total`, in `peak`): the gradient of the logits and of log_softmax during
-backward (2 × N·V·4), and under checkpointing one layer's recomputed activations. These are
-transients a CPU measurement cannot see; CUDA's max_memory_allocated does.
+Overhead: the gradient of the logits and of log_softmax during backward (2 × N·V·4), and under
+checkpointing one layer's recomputed activations. Step transient: what the optimizer step allocates
+for a moment (torch's foreach AdamW: one temporary per state tensor, the size of the gradients).
+These are transients a CPU measurement cannot see; CUDA's max_memory_allocated does.
+
+Peak (measured on an H200 against max_memory_allocated of a steady step, see `ftcourse bench
+memory`): gradients and activations do not coexist in full. Backward frees each layer's activations
+as it fills that layer's gradients, and the step runs after they are all gone, so
+peak = weights + constants + adapters + optimizer states + max(activations + overhead,
+gradients + step transient). The allocator's cuBLAS workspace (about 64-96 MiB) comes on top; the
+hardware margin covers it.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from ftcourse.memory.params import LINEAR_MODULES, Architecture, architecture, c
 METHODS = ("full", "lora", "qlora")
 PRECISIONS = ("fp32", "bf16", "fp16", "mixed")
 OPTIMIZERS = ("adamw", "adamw_8bit", "paged_adamw_8bit", "sgd")
+ATTENTION = ("flash", "math")
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 ALL_LINEAR = "all-linear"
 BNB_MIN_8BIT_SIZE = 4096
@@ -107,6 +116,8 @@ class _Step:
     lora: tuple[str, ...]
     r: int
     mixed: bool  # torch.autocast over fp32 weights
+    seq: int = 1  # tokens per sequence (the math attention kernel saves seq × seq probabilities)
+    attention: str = "flash"
 
     @property
     def norm_bytes(self) -> int:
@@ -128,6 +139,9 @@ def _layer_saves(arch: Architecture, st: _Step, grad_in: bool) -> tuple[int, boo
       each) and saves the bf16 copy of its weight whenever its input requires grad (frozen ones too).
     - SDPA, once anything feeding it requires grad: q (q·e), k and v (kv·e each), output (q·e, also
       o_proj's input) and logsumexp (4 per head). RoPE's cos/sin are shared, counted per model.
+    - attention="math" (torch's composite SDPA: CUDA picks it for fp32 with grouped-query attention)
+      saves per op: q if k trains, K repeated to all heads if q trains, V repeated, the softmax
+      probabilities (heads·seq·e per token); no logsumexp, and not the output.
     - SwiGLU MLP: silu saves the gate output, the product saves silu(gate) and up (i·e each).
     """
     h, q, kv, i = arch.hidden_size, arch.q_dim, arch.kv_dim, arch.intermediate_size
@@ -179,7 +193,11 @@ def _layer_saves(arch: Architecture, st: _Step, grad_in: bool) -> tuple[int, boo
     k_grad = linear("k_proj", "x1", grad_in, st.mixed)
     v_grad = linear("v_proj", "x1", grad_in, st.mixed)
     attn_grad = q_grad or k_grad or v_grad
-    if attn_grad:
+    if attn_grad and st.attention == "math":
+        # q (for k's gradient), K repeated to every query head (for q's), V repeated and the softmax
+        # probabilities (for each other's); the output is not kept, so a trainable o_proj saves its own
+        total += n * q * e * (int(k_grad) + int(q_grad) + 1) + n * arch.num_heads * st.seq * e
+    elif attn_grad:
         total += n * (2 * q + 2 * kv) * e + n * arch.num_heads * 4
         shared.add("attn")  # o_proj's input is SDPA's output, already saved
     o_grad = linear("o_proj", "attn", attn_grad, False)
@@ -262,11 +280,13 @@ def estimate_training_memory(config, method: str = "full", precision: str = "fp3
                              batch_size: int = 1, seq_len: int = 512, activation_checkpointing: bool = False,
                              lora_r: int = 16, target_modules: str | Iterable[str] | None = None,
                              adapter_precision: str | None = None, double_quant: bool = True,
-                             label: str = "") -> Breakdown:
+                             attention: str = "flash", label: str = "") -> Breakdown:
     """Predict the bytes of one training step (weights, constants, adapters, grads, optimizer, activations).
 
     `config` is a config dict, a transformers config, a config.json path or a known model name.
-    Every term's rule is in this module's docstring; `total` is comparable to a CPU measurement.
+    Every term's rule is in this module's docstring; `total` is comparable to a CPU measurement, `peak`
+    to CUDA's max_memory_allocated in a steady step. `attention` is the SDPA kernel: "flash" (CPU, and
+    CUDA in bf16/fp16) or "math" (CUDA in fp32 with grouped-query attention).
     """
     method = _check_choice("method", method, METHODS)
     precision = _check_choice("precision", precision, PRECISIONS)
@@ -280,6 +300,7 @@ def estimate_training_memory(config, method: str = "full", precision: str = "fp3
     if method == "qlora" and precision == "mixed":
         raise ValueError("precision='mixed' is not valid with method='qlora'; valid choices: fp32, bf16, fp16 "
                          "(the compute dtype)")
+    attention = _check_choice("attention", attention, ATTENTION)
     rank = _check_positive("lora_r", lora_r)
     lora_targets = resolve_targets(target_modules)
     a = BYTES[_check_choice("adapter_precision", adapter_precision or "fp32", tuple(BYTES))]
@@ -314,10 +335,15 @@ def estimate_training_memory(config, method: str = "full", precision: str = "fp3
             result.quant_constants = sum(_nf4_constant_bytes(s, double_quant) for s in quantized)
         result.notes["adapter_parameters"] = adapter_params
     step = _Step(n=batch_size * seq_len, e=e, a=a, full=method == "full", lora=targets, r=lora_r_used,
-                 mixed=precision == "mixed")
+                 mixed=precision == "mixed", seq=seq_len, attention=attention)
     saved, recompute = _activations(arch, batch_size, seq_len, step, activation_checkpointing)
     result.activations = saved
-    result.overhead = 2 * batch_size * seq_len * arch.vocab_size * 4 + recompute
+    logits_grad = 2 * batch_size * seq_len * arch.vocab_size * 4
+    if recompute and attention == "math":  # the backward of seq × seq probabilities needs one more of them
+        recompute += 2 * batch_size * seq_len * arch.num_heads * seq_len * e
+    result.overhead = max(logits_grad, recompute)  # freed before the first layer is recomputed
+    # torch's AdamW (foreach) computes sqrt(v) for every parameter at once: one temporary per state tensor
+    result.step_transient = result.gradients if optimizer == "adamw" else 0
     result.notes.update(parameters=counts.total, trainable=(counts.total if method == "full"
                                                              else result.notes["adapter_parameters"]))
     return result

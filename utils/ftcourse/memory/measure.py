@@ -128,14 +128,17 @@ def _loss(model, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
 
 def measure_training_memory(model: torch.nn.Module, batch: Mapping[str, torch.Tensor],
                             optimizer: torch.optim.Optimizer, label: str = "",
-                            autocast_dtype: torch.dtype | None = None) -> Breakdown:
+                            autocast_dtype: torch.dtype | None = None, warmup: bool = False) -> Breakdown:
     """Run one training step (forward, backward, optimizer step) and return the measured breakdown in bytes.
 
     `batch` holds `input_ids` (and optionally `attention_mask`, `labels`; labels default to the inputs).
     Weights are all parameters (4-bit packed ones as stored); adapter_weights are trainable parameters
     whose name contains `lora_` (then weights holds only the rest); gradients and optimizer states are
-    read after the step. On CUDA, `overhead` = torch.cuda.max_memory_allocated over the step − total.
+    read after the step. On CUDA, `overhead` and `step_transient` are read back from
+    torch.cuda.max_memory_allocated so that `peak` equals it, less the allocator's untracked workspace.
     `autocast_dtype` runs the forward under torch.autocast (mixed precision with fp32 weights).
+    `warmup=True` first runs one untracked step, so that the measured step is a steady one: the optimizer
+    states already exist during its forward and backward, as in every step of a real run after the first.
     """
     if not isinstance(batch, Mapping) or "input_ids" not in batch:
         raise ValueError(f"batch must be a mapping with 'input_ids', got {type(batch).__name__}")
@@ -143,14 +146,20 @@ def measure_training_memory(model: torch.nn.Module, batch: Mapping[str, torch.Te
     device = next(iter(params.values())).device
     cuda = device.type == "cuda"
     model.train()
+    autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
+                else contextlib.nullcontext())
+    if warmup:
+        with autocast:
+            loss = _loss(model, batch)
+        loss.backward()
+        optimizer.step()
+        del loss
     optimizer.zero_grad(set_to_none=True)
     if cuda:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         start = torch.cuda.memory_allocated(device)
     tracker = SavedTensorTracker(exclude=params.values())
-    autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
-                else contextlib.nullcontext())
     with tracker:
         with autocast:
             loss = _loss(model, batch)
@@ -178,6 +187,12 @@ def measure_training_memory(model: torch.nn.Module, batch: Mapping[str, torch.Te
     if cuda:
         result.notes["cuda_max_memory_allocated"] = cuda_peak
         result.notes["cuda_allocated_before_step"] = start
-        result.overhead = max(0, cuda_peak - result.total)
+        # what the caching allocator holds outside any tensor counted here: cuBLAS workspaces, mostly
+        untracked = start - (result.persistent if warmup else result.persistent - result.optimizer_states)
+        result.notes["cuda_untracked_before_step"] = untracked
+        # the transients, read back so that result.peak == the allocator's peak without the workspace
+        held = cuda_peak - untracked - result.persistent
+        result.overhead = max(0, held - result.activations)
+        result.step_transient = max(0, held - result.gradients)
     optimizer.zero_grad(set_to_none=True)
     return result
