@@ -272,7 +272,7 @@ def q4(a: Answers) -> None:
             wrong = {}
             for label, nbytes in [("the 20 B/param rule", rule_of_thumb(Q4_MODEL)),
                                   ("accelerate's largest component", accelerate_style(Q4_MODEL, "mixed")),
-                                  ("the estimate's total without the backward-time overhead", full.total)]:
+                                  ("the estimate's total (all parts added; they never coexist)", full.total)]:
                 gpu = suggest_hardware(nbytes).gpu
                 wrong.setdefault(gpu.name if gpu else None, label)
             bf16 = suggest_hardware(estimate_training_memory(Q4_MODEL, precision="bf16", batch_size=Q4_BATCH,
