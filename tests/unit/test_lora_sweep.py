@@ -84,3 +84,23 @@ def test_reference_sweeps_are_complete_and_match_their_settings():
             assert summary.n == len(meta["seeds"])
     with pytest.raises(ValueError, match="lesson08"):
         reference_sweep("nope")
+
+
+def test_the_bench_command_writes_what_load_results_reads(tmp_path, capsys):
+    from ftcourse.lora.sweep import bench_main, load_results
+
+    out = tmp_path / "sweep.json"
+    assert bench_main(["--only", "head only", "r=8 a=16", "--seeds", "0", "1", "--n-train", "32", "--n-val", "16",
+                       "--device", "cpu", "--json", str(out)]) == 0
+    meta, runs = load_results(out)
+    assert [(r.name, r.seed) for r in runs] == [("head only", 0), ("r=8 a=16", 0), ("head only", 1), ("r=8 a=16", 1)]
+    assert meta["n_train"] == 32 and meta["command"].startswith("ftcourse bench sweep --only 'head only'")
+    assert "head only" in capsys.readouterr().out
+
+
+def test_the_bench_command_names_an_unknown_setting(capsys):
+    from ftcourse.lora.sweep import bench_main
+
+    with pytest.raises(SystemExit):
+        bench_main(["--only", "r=9"])
+    assert "unknown setting(s) ['r=9']" in capsys.readouterr().err
