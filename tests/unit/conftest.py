@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +16,12 @@ def fresh_tiny():
     from ftcourse import models
 
     return models.load_model("tiny", device="cpu")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is faster, and spares shared cores from OpenMP spin-waiting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

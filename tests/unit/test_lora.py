@@ -15,6 +15,7 @@ from ftcourse.lora import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lora_helpers import randomize_lora, small_llama
 from peft import LoraConfig, get_peft_model
 from peft.tuners.lora import Linear as PeftLoraLinear
 from peft.tuners.tuners_utils import cast_adapter_dtype
@@ -23,41 +24,12 @@ from torch import nn
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster, and spares the shared cores from OpenMP spin-waiting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def small_llama(gqa: bool = True, bias: bool = False, seed: int = 0):
-    """A random 2-layer Llama (with or without grouped-query attention), built without any download."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2 if gqa else 4, head_dim=16,
-                         max_position_embeddings=64, tie_word_embeddings=False, attention_bias=bias, mlp_bias=bias)
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config).eval()
-
-
 @pytest.fixture(params=["tiny", "gqa", "mha-bias"])
 def base_model(request, tiny):
     """The embedded model and two random Llama configs; each test gets its own copy."""
     if request.param == "tiny":
         return copy.deepcopy(tiny[0])
     return small_llama(gqa=request.param == "gqa", bias=request.param == "mha-bias")
-
-
-def randomize_lora(model, seed: int = 1, std: float = 0.05):
-    """Give every LoRA factor random values (a fresh B is zero, which would make comparisons vacuous)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for _, layer in lora_modules(model):
-            for factor in (layer.lora_A, layer.lora_B):
-                factor.weight.copy_(torch.randn(factor.weight.shape, generator=gen) * std)
 
 
 def copy_lora_into_peft(ours, peft_model):

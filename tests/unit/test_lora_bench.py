@@ -5,15 +5,6 @@ import torch
 from ftcourse.lora.bench import Timing, _verdict, bench_main, compare
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster, and spares the shared cores from OpenMP spin-waiting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_bench_prints_a_table_of_ratios(capsys):
     assert bench_main(["--shapes", "32,48", "--ranks", "2,4", "--tokens", "1x8", "--repeats", "1",
                        "--device", "cpu"]) == 0

@@ -18,6 +18,7 @@ from ftcourse.lora import (
     trainable_parameters,
 )
 from ftcourse.lora import io as lora_io
+from lora_helpers import randomize_lora, small_llama
 from peft import LoraConfig, PeftModel, get_peft_model
 from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
@@ -25,39 +26,11 @@ from safetensors.torch import load_file, save_file
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster, and spares the shared cores from OpenMP spin-waiting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def small_llama(gqa: bool = True, hidden: int = 64, seed: int = 0):
-    """A random 2-layer Llama, built without any download."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(vocab_size=128, hidden_size=hidden, intermediate_size=96, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2 if gqa else 4, head_dim=hidden // 4,
-                         max_position_embeddings=64, tie_word_embeddings=False)
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config).eval()
-
-
 @pytest.fixture(params=["tiny", "gqa", "mha"])
 def base_model(request, tiny):
     if request.param == "tiny":
         return copy.deepcopy(tiny[0])
     return small_llama(gqa=request.param == "gqa")
-
-
-def randomize_lora(model, seed: int = 1, std: float = 0.05):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for _, layer in lora_modules(model):
-            for factor in (layer.lora_A, layer.lora_B):
-                factor.weight.copy_(torch.randn(factor.weight.shape, generator=gen) * std)
 
 
 def randomize_peft(model, seed: int = 2, std: float = 0.05):
