@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from ftcourse.memory.bench import METHOD_ROWS
 from ftcourse.memory.configs import load_config
-from ftcourse.memory.estimate import estimate_training_memory
+from ftcourse.memory.estimate import attention_kernel, estimate_training_memory
 
 DATA = json.loads((Path(__file__).parent.parent / "data" / "cuda_memory_h200.json").read_text())
 EXACT = ("weights", "quant_constants", "adapter_weights", "gradients", "optimizer_states")
@@ -21,11 +21,10 @@ EXACT = ("weights", "quant_constants", "adapter_weights", "gradients", "optimize
 def _estimate(row):
     method, targets = METHOD_ROWS[row["method"]]
     config = load_config(row["model"])
-    gqa = config.get("num_key_value_heads", config["num_attention_heads"]) < config["num_attention_heads"]
     return estimate_training_memory(config, method=method, precision=row["precision"], batch_size=row["batch"],
                                     seq_len=row["seq"], activation_checkpointing=row["checkpointing"], lora_r=16,
                                     target_modules=targets,
-                                    attention="math" if row["precision"] == "fp32" and gqa else "flash")
+                                    attention=attention_kernel(config, row["precision"], "cuda"))
 
 
 def _ids(row):

@@ -27,15 +27,15 @@ def _draw(fig, est, rule: int, accel: int, hardware) -> None:
     of thumb, with GPU capacity lines."""
     ax = fig.axes[0]
     ax.clear()
-    top = 0.0
+    top, labelled = 0.0, set()
     for phase, extra in PHASES.items():
         bottom = 0.0
         for name in (*(c for c in COMPONENTS if c not in ("activations", "gradients")), *extra):
             value = gib(getattr(est, name))
             if value > 0:
-                label = name.replace("_", " ")
-                shown = label in ax.get_legend_handles_labels()[1]
-                ax.bar([phase], [value], bottom=[bottom], color=_COLORS[name], label=None if shown else label)
+                label = None if name in labelled else name.replace("_", " ")
+                labelled.add(name)
+                ax.bar([phase], [value], bottom=[bottom], color=_COLORS[name], label=label)
                 bottom += value
         top = max(top, bottom)
     ax.bar(["20 B/param rule"], [gib(rule)], color="tab:gray")

@@ -15,14 +15,11 @@ def adapter_parameters(config, r: int, target_modules: str | Iterable[str] = "al
     `config` is anything `ftcourse.memory.architecture` reads: a known name ("tiny", "SmolLM2-135M", ...),
     a config dict or file, or a transformers config.
     """
-    from ftcourse.memory.estimate import _check_positive, resolve_targets
+    from ftcourse.memory.estimate import _check_positive, lora_tensor_sizes, resolve_targets
     from ftcourse.memory.params import architecture
 
     _check_positive("r", r)
-    arch = architecture(config)
-    shapes = arch.linear_shapes()
-    targets = resolve_targets(target_modules)
-    return arch.num_layers * sum(r * (shapes[t][0] + shapes[t][1]) for t in targets)
+    return sum(lora_tensor_sizes(architecture(config), r, resolve_targets(target_modules)))
 
 
 def adapter_megabytes(config, r: int, target_modules: str | Iterable[str] = "all-linear",

@@ -281,18 +281,15 @@ def bench_main(argv: list[str] | None = None) -> int:
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     n_train, n_val = sizes.pop("n_train"), sizes.pop("n_val")
     sizes["max_length"] = args.max_length
-    jobs = [(name, seed, dict(settings[name]), sizes) for seed in args.seeds for name in settings]
     start = time.perf_counter()
     if args.workers == 1:
         torch.set_num_threads(args.threads)
-        loaded = _load(n_train, n_val, device)
-        from tqdm.auto import tqdm
-
-        runs = [lora_run(*loaded, name=n, seed=s, **sz, **st) for n, s, st, sz in tqdm(jobs, desc="sweep")]
+        runs = sweep(*_load(n_train, n_val, device), settings, seeds=args.seeds, **sizes)
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        jobs = [(name, seed, dict(settings[name]), sizes) for seed in args.seeds for name in settings]
         with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
                                  initargs=(n_train, n_val, device, args.threads)) as pool:
             runs = list(pool.map(_worker_run, jobs))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ftcourse.compat import enable_activation_checkpointing
 from ftcourse.memory.breakdown import Breakdown, gib
-from ftcourse.memory.estimate import accelerate_style, estimate_training_memory, rule_of_thumb
+from ftcourse.memory.estimate import accelerate_style, attention_kernel, estimate_training_memory, rule_of_thumb
 
 EXACT = ("weights", "quant_constants", "adapter_weights", "gradients", "optimizer_states")
 METHOD_ROWS = {"full": ("full", None), "lora-qv": ("lora", ("q_proj", "v_proj")), "lora-all": ("lora", "all-linear"),
@@ -120,8 +120,7 @@ def run_row(model_name: str, method_row: str, precision: str, batch: int, seq: i
 
     method, targets = METHOD_ROWS[method_row]
     config = load_config(model_name)
-    gqa = config.get("num_key_value_heads", config["num_attention_heads"]) < config["num_attention_heads"]
-    attention = "math" if device == "cuda" and precision == "fp32" and gqa else "flash"
+    attention = attention_kernel(config, precision, device)
     est = estimate_training_memory(config, method=method, precision=precision, optimizer=optimizer,
                                    batch_size=batch, seq_len=seq, activation_checkpointing=checkpointing,
                                    lora_r=rank, target_modules=targets, attention=attention)

@@ -258,6 +258,23 @@ def _optimizer_bytes(optimizer: str, sizes: list[int], dtype_bytes: int) -> int:
     return _adam8bit_bytes(sizes)
 
 
+def attention_kernel(config, precision: str, device: str) -> str:
+    """The SDPA kernel torch runs in training, as `estimate_training_memory(attention=...)` names it.
+
+    CUDA has no fused kernel for fp32 with grouped-query attention and falls back to "math"; everything
+    else the course runs (CPU, and CUDA in bf16/fp16 or under autocast) saves what "flash" saves.
+    """
+    arch = architecture(config)
+    gqa = arch.kv_dim < arch.q_dim
+    return "math" if device == "cuda" and precision == "fp32" and gqa else "flash"
+
+
+def lora_tensor_sizes(arch: Architecture, r: int, targets: Iterable[str]) -> list[int]:
+    """numel of every LoRA factor: A (r × d_in) and B (d_out × r) per adapted linear, in every layer."""
+    shapes = arch.linear_shapes()
+    return [r * n for t in targets for n in shapes[t]] * arch.num_layers
+
+
 def _param_sizes(arch: Architecture) -> list[int]:
     """numel of every parameter tensor of the model, in no particular order."""
     h, v = arch.hidden_size, arch.vocab_size
@@ -320,9 +337,7 @@ def estimate_training_memory(config, method: str = "full", precision: str = "fp3
         a = e
     else:
         lora_r_used, targets = rank, lora_targets
-        shapes = arch.linear_shapes()
-        adapter_sizes = [lora_r_used * shapes[t][0] for t in targets] + [lora_r_used * shapes[t][1] for t in targets]
-        adapter_sizes *= arch.num_layers
+        adapter_sizes = lora_tensor_sizes(arch, lora_r_used, targets)
         adapter_params = sum(adapter_sizes)
         result.adapter_weights = adapter_params * a
         result.gradients = adapter_params * a

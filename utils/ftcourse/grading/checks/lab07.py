@@ -139,8 +139,10 @@ def _accuracy_hint(model, losses, acc: float) -> str:
     alpha, r = getattr(config, "lora_alpha", None), getattr(config, "r", None)
     yours = "a large lora_alpha"
     if isinstance(alpha, int | float) and isinstance(r, int) and r > 0:
+        from ftcourse.lora import lora_scaling
+
         rs = bool(getattr(config, "use_rslora", False))
-        scale = f"alpha/sqrt(r) = {alpha / math.sqrt(r):.3g}" if rs else f"alpha/r = {alpha / r:.3g}"
+        scale = f"alpha/{'sqrt(r)' if rs else 'r'} = {lora_scaling(r, alpha, rs):.3g}"
         yours = f"your lora_alpha={alpha:g} (r={r}, {scale})"
     return (f"training stalled at chance: the mean loss of the last {quarter} steps is still {last:.2f}, about "
             f"ln 2 ≈ 0.69, what guessing costs. Suspect {yours} with your learning rate: with Adam every LoRA "
