@@ -1,10 +1,49 @@
-"""One place for API names that differ across the library versions the course supports.
+"""The one home of version differences and of the library noise the course silences, always in a scope.
 
-The package's dependency ranges are wide on purpose (Colab keeps its own torch and transformers), so a
-renamed method is looked up here instead of being called by one name that some versions lack.
+- `enable_activation_checkpointing`: the name of checkpointing differs across transformers 5.x.
+- `quiet()`: a context manager that hides the upstream warnings listed in `KNOWN_NOISE` and the
+  bitsandbytes logger while its block runs, and restores both afterwards. A learner's kernel keeps its
+  own warning filters: nothing here changes them for good (`warnings.filterwarnings` at top level would).
+
+>>> from ftcourse.compat import quiet
+>>> with quiet():
+...     model = get_peft_model(base, LoraConfig(r=8, target_modules="all-linear"))
 """
 
 from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+
+# (message regex, category, why it is harmless): upstream noise, not course code.
+KNOWN_NOISE: tuple[tuple[str, type[Warning], str], ...] = (
+    (".*is_gradient_checkpointing.* is deprecated", FutureWarning,
+     "peft 0.21 calls a transformers helper that transformers 5.23 renamed"),
+    (".*torch.jit.script_method.* is deprecated", DeprecationWarning, "a dependency imports torch.jit"),
+    ("Paged optimizers are not supported on CPU", UserWarning,
+     "bitsandbytes falls back to ordinary 8-bit states on CPU, as expected"),
+)
+# bitsandbytes logs a warning about a missing `kernels` package on AVX512-BF16 CPUs when peft imports it.
+QUIET_LOGGERS = ("bitsandbytes",)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Hide KNOWN_NOISE and the bitsandbytes logger inside the block; every filter and level is restored after."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        for message, category, _why in KNOWN_NOISE:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
 
 
 def enable_activation_checkpointing(model) -> None:
@@ -22,4 +61,4 @@ def enable_activation_checkpointing(model) -> None:
                     "gradient_checkpointing_enable; checkpointing needs a transformers PreTrainedModel")
 
 
-__all__ = ["enable_activation_checkpointing"]
+__all__ = ["KNOWN_NOISE", "enable_activation_checkpointing", "quiet"]
