@@ -11,9 +11,10 @@ Biases: Qwen2 always has q/k/v biases (o none); Llama has q/k/v/o biases when
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from ftcourse.memory.configs import load_config
 
 FAMILIES = ("llama", "mistral", "qwen2")
 LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -62,8 +63,6 @@ def _as_dict(config) -> dict:
     if isinstance(config, dict):
         return config
     if isinstance(config, str | Path):
-        from ftcourse.memory.configs import load_config
-
         return _as_dict(load_config(config))
     if hasattr(config, "to_dict"):
         return config.to_dict()
@@ -161,14 +160,3 @@ def count_parameters(config) -> ParameterCount:
         per_layer=attention + mlp + layer_norms,
         linear_in_layers=arch.num_layers * sum(weight.values()),
     )
-
-
-def read_config_file(path: str | Path) -> dict:
-    """A config.json as a dict (a directory means its config.json)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "config.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read a model config from {path}: {exc}") from None

@@ -14,21 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftcourse import env
+from ftcourse.models.registry import DEFAULT_PRESET, EMBEDDED, PRESETS, TINY_DIR, hub_ids, preset_target
 
-TINY_DIR = Path(__file__).with_name("tiny")
 TINY_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "checksums.json")
-EMBEDDED = "tiny"
-
-# One table decides every model the course loads: preset name -> model per mode.
-PRESETS: dict[str, dict[str, str]] = {
-    "tiny": {"smoke": EMBEDDED, "full": EMBEDDED},
-    "small": {"smoke": EMBEDDED, "full": "HuggingFaceTB/SmolLM2-135M"},
-    "medium": {"smoke": EMBEDDED, "full": "HuggingFaceTB/SmolLM2-360M"},
-    "qwen2.5-0.5b": {"smoke": EMBEDDED, "full": "Qwen/Qwen2.5-0.5B"},
-    "qwen2.5-1.5b": {"smoke": EMBEDDED, "full": "Qwen/Qwen2.5-1.5B"},
-    "llama-3.2-1b": {"smoke": EMBEDDED, "full": "meta-llama/Llama-3.2-1B"},
-}
-DEFAULT_PRESET = "small"
 
 
 class EmbeddedModelError(RuntimeError):
@@ -50,7 +38,7 @@ class Resolved:
 
 
 def _valid_names() -> str:
-    return ", ".join(PRESETS) + ", a hub id listed in PRESETS (full mode) or a local model directory"
+    return ", ".join(PRESETS) + ", a hub id (full mode; known: " + ", ".join(hub_ids()) + ") or a local model directory"
 
 
 def resolve(name: str = DEFAULT_PRESET) -> Resolved:
@@ -59,12 +47,11 @@ def resolve(name: str = DEFAULT_PRESET) -> Resolved:
         raise ValueError(f"model name must be a non-empty string, got {name!r}; valid names: {_valid_names()}")
     choice = env.mode_choice()
     if name in PRESETS:
-        target = PRESETS[name][choice.mode]
+        target = preset_target(name, choice.mode)
         return Resolved(name, "embedded" if target == EMBEDDED else "hub", target, choice)
     if Path(name).is_dir():
         return Resolved(name, "local", str(Path(name)), choice)
-    known_ids = {t for per_mode in PRESETS.values() for t in per_mode.values() if t != EMBEDDED}
-    if "/" in name and (name in known_ids or choice.mode == "full"):
+    if "/" in name and (name in hub_ids() or choice.mode == "full"):
         if choice.mode == "smoke" and choice.explicit:
             raise ValueError(
                 f"{name!r} is a hub model but FTCOURSE_MODE=smoke loads only the embedded model; "
@@ -138,7 +125,11 @@ def load_model(name: str = DEFAULT_PRESET, *, dtype=None, device: str | None = N
         default = "float32" if embedded else env.dtype()
         return AutoModelForCausalLM.from_pretrained(target, dtype=dtype or default, **kwargs)
 
-    model = _load(name, loader)
+    return _place(_load(name, loader), device, kwargs)
+
+
+def _place(model, device: str | None, kwargs: dict):
+    """Move to `device` (default: the best one) unless bitsandbytes or a device_map placed it; eval mode."""
     if "quantization_config" not in kwargs and "device_map" not in kwargs:
         model = model.to(device or env.device())
     return model.eval()
@@ -166,10 +157,7 @@ def load_classifier(name: str = DEFAULT_PRESET, num_labels: int = 2, *, dtype=No
             model.config.pad_token_id = model.config.eos_token_id
         return model
 
-    model = _load(name, loader)
-    if "quantization_config" not in kwargs and "device_map" not in kwargs:
-        model = model.to(device or env.device())
-    return model.eval()
+    return _place(_load(name, loader), device, kwargs)
 
 
 def load_tokenizer(name: str = DEFAULT_PRESET, **kwargs):

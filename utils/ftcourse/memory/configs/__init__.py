@@ -1,54 +1,51 @@
-"""Configs of the real architectures the course estimates, shipped as data (no hub needed).
+"""Model configs as dicts, with no hub and no weights: what the estimator and parameter counts read.
 
-Written from the models' published config.json files; only the fields that decide sizes
-matter here. `load_config` turns a short name, a hub id, a preset, a path or the embedded
-model into a config dict.
+Every name comes from the one registry (`ftcourse.models.registry`): the embedded model, the real
+architectures whose config.json ships with the package, and the presets, which mean the model they
+load in the current mode (the embedded model in smoke mode, the real one in full mode), exactly as
+`models.load_model(preset)` does. A config.json path or folder works too, and in full mode a hub id.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-HERE = Path(__file__).parent
-KNOWN: dict[str, str] = {
-    "SmolLM2-135M": "HuggingFaceTB/SmolLM2-135M",
-    "SmolLM2-360M": "HuggingFaceTB/SmolLM2-360M",
-    "Qwen2.5-0.5B": "Qwen/Qwen2.5-0.5B",
-    "Qwen2.5-1.5B": "Qwen/Qwen2.5-1.5B",
-    "Llama-3.2-1B": "meta-llama/Llama-3.2-1B",
-    "Mistral-7B": "mistralai/Mistral-7B-v0.1",
-}
+from ftcourse import env
+from ftcourse.models import registry
+
+# short name -> hub id of the architectures whose config ships with the package
+KNOWN: dict[str, str] = dict(registry.ARCHITECTURES)
 
 
 def names() -> list[str]:
-    """Model names `load_config` understands without the hub: the embedded model, presets and KNOWN."""
-    from ftcourse.models import PRESETS
-
-    return ["tiny", *KNOWN, *(p for p in PRESETS if p != "tiny")]
-
-
-def _by_name(name: str) -> Path | None:
-    from ftcourse.models import PRESETS, TINY_DIR
-
-    lowered = name.lower()
-    if lowered in ("tiny", "embedded"):
-        return TINY_DIR / "config.json"
-    if name in PRESETS and lowered != "tiny":
-        name = PRESETS[name]["full"]
-    for short, hub_id in KNOWN.items():
-        if lowered in (short.lower(), hub_id.lower()):
-            return HERE / f"{short}.json"
-    return None
+    """Every name `load_config` understands without the hub: the embedded model, the architectures, the presets."""
+    return [registry.EMBEDDED, *registry.architecture_names(), *(p for p in registry.preset_names()
+                                                                 if p != registry.EMBEDDED)]
 
 
-def load_config(name_or_path) -> dict:
-    """A config dict from a known name, preset, hub id (config only, full mode), config.json or directory."""
-    from ftcourse.memory.params import read_config_file
+def read_config_file(path: str | Path) -> dict:
+    """A config.json as a dict (a directory means its config.json)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read a model config from {path}: {exc}") from None
 
+
+def load_config(name_or_path, mode: str | None = None) -> dict:
+    """A config dict from a name in `names()`, a hub id (config only, full mode), a config.json or a folder.
+
+    A preset gives the config of the model it loads in `mode` (default: the current mode).
+    """
     if not isinstance(name_or_path, str | Path) or not str(name_or_path).strip():
-        raise ValueError(f"model must be a name or path, got {name_or_path!r}; known names: {', '.join(names())}")
+        raise ValueError(f"model must be a name or path, got {name_or_path!r}; valid choices: {', '.join(names())}")
     text = str(name_or_path)
-    known = _by_name(text)
+    if text in registry.PRESETS and mode is None:
+        mode = env.mode()
+    known = registry.config_path(text, mode or "smoke")
     if known is not None:
         config = read_config_file(known)
         config.setdefault("_name_or_path", text)
@@ -58,15 +55,15 @@ def load_config(name_or_path) -> dict:
         config = read_config_file(path)
         config.setdefault("_name_or_path", text)
         return config
-    if "/" in text:
-        from ftcourse import env
+    if "/" in text and env.mode() == "full":
+        from transformers import AutoConfig
 
-        if env.mode() == "full":
-            from transformers import AutoConfig
-
-            try:
-                return AutoConfig.from_pretrained(text).to_dict()
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"could not fetch the config of {text!r} from the hub: {exc}") from None
+        try:
+            return AutoConfig.from_pretrained(text).to_dict()
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"could not fetch the config of {text!r} from the hub: {exc}") from None
     raise ValueError(f"unknown model {text!r}; valid choices: {', '.join(names())}, a config.json path, "
                      "or a hub id in full mode")
+
+
+__all__ = ["KNOWN", "load_config", "names", "read_config_file"]
