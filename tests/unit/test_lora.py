@@ -13,34 +13,15 @@ from ftcourse.lora import (
     print_trainable_parameters,
     trainable_parameters,
 )
+from ftcourse.lora.twin import copy_into_peft, peft_config, peft_grads, peft_linear
+from ftcourse.numerics import assert_close, assert_equal, model_depth
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lora_helpers import randomize_lora, small_llama
-from peft import LoraConfig, get_peft_model
-from peft.tuners.lora import Linear as PeftLoraLinear
-from peft.tuners.tuners_utils import cast_adapter_dtype
+from peft import get_peft_model
 from torch import nn
 
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
-
-
-@pytest.fixture(params=["tiny", "gqa", "mha-bias"])
-def base_model(request, tiny):
-    """The embedded model and two random Llama configs; each test gets its own copy."""
-    if request.param == "tiny":
-        return copy.deepcopy(tiny[0])
-    return small_llama(gqa=request.param == "gqa", bias=request.param == "mha-bias")
-
-
-def copy_lora_into_peft(ours, peft_model):
-    """Copy our factors into peft's layers of the same names (peft keeps them under the adapter name)."""
-    inner = peft_model.base_model.model
-    with torch.no_grad():
-        for name, layer in lora_modules(ours):
-            theirs = inner.get_submodule(name)
-            assert isinstance(theirs, PeftLoraLinear), name
-            theirs.lora_A["default"].weight.copy_(layer.lora_A.weight)
-            theirs.lora_B["default"].weight.copy_(layer.lora_B.weight)
 
 
 def token_batch(vocab: int, seed: int = 0):
@@ -52,7 +33,7 @@ def token_batch(vocab: int, seed: int = 0):
 
 def test_fresh_layer_computes_exactly_the_base_and_has_peft_names():
     base = nn.Linear(48, 40)
-    layer = LoRALinear(base, r=4, alpha=8)
+    layer = LoRALinear(base, r=4, lora_alpha=8)
     x = torch.randn(3, 5, 48)
     assert torch.equal(layer(x), base(x))  # B = 0, so BA = 0
     assert layer.lora_A.weight.shape == (4, 48) and layer.lora_B.weight.shape == (40, 4)
@@ -66,9 +47,8 @@ def test_fresh_layer_computes_exactly_the_base_and_has_peft_names():
 @pytest.mark.parametrize("r,alpha,rslora,expected", [(8, 16, False, 2.0), (16, 16, False, 1.0),
                                                      (16, 32, True, 8.0), (4, 8, True, 4.0)])
 def test_scaling_is_alpha_over_r_or_over_sqrt_r(r, alpha, rslora, expected):
-    layer = LoRALinear(nn.Linear(8, 8), r=r, alpha=alpha, use_rslora=rslora)
-    peft_layer = PeftLoraLinear(nn.Linear(8, 8), "default", config=LoraConfig(r=r, lora_alpha=alpha,
-                                use_rslora=rslora), r=r, lora_alpha=alpha)
+    layer = LoRALinear(nn.Linear(8, 8), r=r, lora_alpha=alpha, use_rslora=rslora)
+    peft_layer = peft_linear(nn.Linear(8, 8), r=r, lora_alpha=alpha, use_rslora=rslora)
     assert layer.scaling == expected == peft_layer.scaling["default"]
 
 
@@ -77,48 +57,65 @@ def test_scaling_is_alpha_over_r_or_over_sqrt_r(r, alpha, rslora, expected):
 def test_layer_matches_peft_lora_linear_outputs_and_gradients(r, alpha, rslora, bias):
     torch.manual_seed(0)
     base = nn.Linear(40, 24, bias=bias)
-    ours = LoRALinear(copy.deepcopy(base), r=r, alpha=alpha, use_rslora=rslora)
-    theirs = PeftLoraLinear(copy.deepcopy(base), "default", config=LoraConfig(r=r, lora_alpha=alpha,
-                            use_rslora=rslora), r=r, lora_alpha=alpha)
+    ours = LoRALinear(copy.deepcopy(base), r=r, lora_alpha=alpha, use_rslora=rslora)
+    theirs = peft_linear(base, r=r, lora_alpha=alpha, use_rslora=rslora)
     with torch.no_grad():
         ours.lora_B.weight.normal_()
-        theirs.lora_A["default"].weight.copy_(ours.lora_A.weight)
-        theirs.lora_B["default"].weight.copy_(ours.lora_B.weight)
+    copy_into_peft(ours, theirs)
     x1 = torch.randn(3, 7, 40, requires_grad=True)
     x2 = x1.detach().clone().requires_grad_(True)
     y1, y2 = ours(x1), theirs(x2)
-    assert torch.equal(y1, y2)
+    assert_equal(y1, y2, "output")  # peft's operations in peft's order: bitwise, on any CPU
     grad = torch.randn_like(y1)
     y1.backward(grad)
     y2.backward(grad)
-    assert torch.equal(x1.grad, x2.grad)
-    assert torch.equal(ours.lora_A.weight.grad, theirs.lora_A["default"].weight.grad)
-    assert torch.equal(ours.lora_B.weight.grad, theirs.lora_B["default"].weight.grad)
+    assert_equal(x1.grad, x2.grad, "input gradient")
+    for name, (mine, peft_grad) in peft_grads(ours, theirs).items():
+        assert_equal(mine, peft_grad, f"gradient of {name}")
     assert ours.base_layer.weight.grad is None
 
 
 def test_delta_weight_merge_and_unmerge():
     torch.manual_seed(0)
-    layer = LoRALinear(nn.Linear(32, 20), r=4, alpha=12)
+    layer = LoRALinear(nn.Linear(32, 20), r=4, lora_alpha=12)
     with torch.no_grad():
         layer.lora_B.weight.normal_()
     w0 = layer.base_layer.weight.detach().clone()
-    expected = layer.lora_B.weight @ layer.lora_A.weight * 3.0
-    assert torch.allclose(layer.delta_weight(), expected, atol=1e-6)
+    expected = (layer.lora_B.weight @ layer.lora_A.weight * 3.0).detach()
+    assert_close(layer.delta_weight(), expected, depth=2, what="ΔW")
     x = torch.randn(6, 32)
-    unmerged = layer(x)
+    unmerged = layer(x).detach()
     layer.merge()
-    assert layer.merged and torch.allclose(layer.base_layer.weight, w0 + expected, atol=1e-6)
-    assert torch.allclose(layer(x), unmerged, atol=1e-5)
+    assert layer.merged
+    assert_close(layer.base_layer.weight, w0 + expected, depth=2, what="merged weight")
+    assert_close(layer(x), unmerged, depth=3, what="merged output")
+    merged_once = layer.base_layer.weight.detach().clone()
     layer.merge()  # idempotent: merging twice does not add ΔW twice
-    assert torch.allclose(layer.base_layer.weight, w0 + expected, atol=1e-6)
+    assert_equal(layer.base_layer.weight.detach(), merged_once, "second merge")
     layer.unmerge()
-    assert not layer.merged and torch.allclose(layer.base_layer.weight, w0, atol=1e-6)
-    assert torch.allclose(layer(x), unmerged, atol=1e-6)
+    assert not layer.merged
+    assert_close(layer.base_layer.weight, w0, depth=4, what="unmerged weight")
+    assert_close(layer(x), unmerged, depth=4, what="unmerged output")
+
+
+def test_an_fp64_merge_stays_fp64_and_is_exact_to_1e_12():
+    torch.manual_seed(0)
+    layer = LoRALinear(nn.Linear(32, 20).double(), r=4, lora_alpha=12)
+    with torch.no_grad():
+        layer.lora_B.weight.normal_()
+    assert layer.lora_A.weight.dtype == torch.float64
+    w0 = layer.base_layer.weight.detach().clone()
+    want = w0 + 3.0 * (layer.lora_B.weight @ layer.lora_A.weight).detach()
+    assert layer.delta_weight().dtype == torch.float64
+    layer.merge()
+    assert layer.base_layer.weight.dtype == torch.float64
+    assert (layer.base_layer.weight - want).abs().max() <= 1e-12  # an fp32 merge would be ~1e-7 off
+    layer.unmerge()
+    assert (layer.base_layer.weight - w0).abs().max() <= 1e-12
 
 
 def test_merge_refuses_non_finite_result_and_leaves_weight_alone():
-    layer = LoRALinear(nn.Linear(8, 8), r=2, alpha=2)
+    layer = LoRALinear(nn.Linear(8, 8), r=2, lora_alpha=2)
     w0 = layer.base_layer.weight.detach().clone()
     with torch.no_grad():
         layer.lora_B.weight.fill_(float("inf"))
@@ -130,7 +127,7 @@ def test_merge_refuses_non_finite_result_and_leaves_weight_alone():
 def test_dropout_touches_only_the_lora_branch():
     torch.manual_seed(0)
     base = nn.Linear(64, 32)
-    layer = LoRALinear(base, r=8, alpha=16, dropout=0.5).train()
+    layer = LoRALinear(base, r=8, lora_alpha=16, lora_dropout=0.5).train()
     x = torch.randn(4, 64)
     assert torch.equal(layer(x), base(x))  # B = 0: dropout on the branch cannot show up in the output
     with torch.no_grad():
@@ -140,59 +137,62 @@ def test_dropout_touches_only_the_lora_branch():
     torch.manual_seed(123)
     dropped = nn.functional.dropout(x, p=0.5, training=True)
     branch = layer.lora_B(layer.lora_A(dropped)) * layer.scaling
-    assert torch.allclose(out - branch, base(x), atol=1e-6)  # the base path saw the undropped x
-    assert not torch.allclose(out, base(x) + layer.lora_B(layer.lora_A(x)) * layer.scaling)
+    assert_equal(out, base(x) + branch, "train-mode output")  # the base path saw the undropped x
+    undropped = base(x) + layer.lora_B(layer.lora_A(x)) * layer.scaling
+    assert not torch.equal(out, undropped)
     layer.eval()
-    assert torch.equal(layer(x), layer(x))  # eval: deterministic, no dropout
-    assert torch.allclose(layer(x), base(x) + layer.lora_B(layer.lora_A(x)) * layer.scaling, atol=1e-6)
+    assert_equal(layer(x), layer(x), "two eval passes")  # eval: deterministic, no dropout
+    assert_equal(layer(x), undropped, "eval-mode output")
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_low_precision_base_keeps_fp32_adapter_like_peft(dtype):
     torch.manual_seed(0)
     base = nn.Linear(64, 48).to(dtype)
-    ours = LoRALinear(copy.deepcopy(base), r=8, alpha=16)
-    theirs = PeftLoraLinear(copy.deepcopy(base), "default", config=LoraConfig(r=8, lora_alpha=16), r=8, lora_alpha=16)
-    cast_adapter_dtype(theirs, "default")  # what get_peft_model does by default (autocast_adapter_dtype=True)
+    ours = LoRALinear(copy.deepcopy(base), r=8, lora_alpha=16)
+    theirs = peft_linear(base, r=8, lora_alpha=16)  # fp32 adapters, as get_peft_model's autocast_adapter_dtype
     assert ours.lora_A.weight.dtype == theirs.lora_A["default"].weight.dtype == torch.float32
     with torch.no_grad():
         ours.lora_B.weight.normal_(std=0.1)
-        theirs.lora_A["default"].weight.copy_(ours.lora_A.weight)
-        theirs.lora_B["default"].weight.copy_(ours.lora_B.weight)
+    copy_into_peft(ours, theirs)
     x = torch.randn(5, 64).to(dtype)
     y1, y2 = ours(x), theirs(x)
-    assert y1.dtype == dtype and torch.equal(y1, y2)
+    assert y1.dtype == dtype
+    assert_equal(y1, y2, "low-precision output")
     y1.float().sum().backward()
     y2.float().sum().backward()
     assert ours.lora_A.weight.grad.dtype == torch.float32
-    assert torch.equal(ours.lora_B.weight.grad, theirs.lora_B["default"].weight.grad)
+    for name, (mine, peft_grad) in peft_grads(ours, theirs).items():
+        assert_equal(mine, peft_grad, f"gradient of {name}")
     assert ours.delta_weight().dtype == dtype
     w0 = ours.base_layer.weight.detach().clone()
     ours.merge()
     assert ours.base_layer.weight.dtype == dtype
-    assert torch.allclose(ours(x).float(), y1.float(), atol=0.05, rtol=0.02)  # merged in low precision: rounding
+    assert_close(ours(x), y1, depth=3, what="merged in 16 bits")  # the merged weight is rounded to 16 bits once
     ours.unmerge()
-    assert torch.allclose(ours.base_layer.weight.float(), w0.float(), atol=0.02)  # lossy in 16 bits, but close
+    assert_close(ours.base_layer.weight, w0, depth=2, what="unmerged in 16 bits")  # lossy in 16 bits, but close
 
 
 def test_adapter_dtype_can_be_chosen():
-    layer = LoRALinear(nn.Linear(8, 8).to(torch.bfloat16), r=2, alpha=2, adapter_dtype=torch.bfloat16)
+    layer = LoRALinear(nn.Linear(8, 8).to(torch.bfloat16), r=2, lora_alpha=2, adapter_dtype=torch.bfloat16)
     assert layer.lora_A.weight.dtype == torch.bfloat16
     assert layer(torch.randn(2, 8, dtype=torch.bfloat16)).dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("kwargs,match", [({"r": 0}, "r=0"), ({"r": -4}, "r=-4"), ({"r": 2.5}, "r=2.5"),
-                                          ({"r": True}, "r=True"), ({"alpha": 0}, "alpha=0"),
-                                          ({"alpha": -1.0}, "alpha=-1.0"), ({"alpha": float("nan")}, "alpha=nan"),
-                                          ({"dropout": 1.0}, "dropout=1.0"), ({"dropout": -0.1}, "dropout=-0.1")])
+                                          ({"r": True}, "r=True"), ({"lora_alpha": 0}, "lora_alpha=0"),
+                                          ({"lora_alpha": -1.0}, "lora_alpha=-1.0"),
+                                          ({"lora_alpha": float("nan")}, "lora_alpha=nan"),
+                                          ({"lora_dropout": 1.0}, "lora_dropout=1.0"),
+                                          ({"lora_dropout": -0.1}, "lora_dropout=-0.1")])
 def test_bad_hyperparameters_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        LoRALinear(nn.Linear(4, 4), **{"r": 2, "alpha": 2, **kwargs})
+        LoRALinear(nn.Linear(4, 4), **{"r": 2, "lora_alpha": 2, **kwargs})
 
 
 def test_only_linear_layers_can_be_wrapped():
     with pytest.raises(TypeError, match="nn.Linear"):
-        LoRALinear(nn.Embedding(10, 4), r=2, alpha=2)
+        LoRALinear(nn.Embedding(10, 4), r=2, lora_alpha=2)
 
 
 @settings(max_examples=40, deadline=None)
@@ -200,53 +200,20 @@ def test_only_linear_layers_can_be_wrapped():
 def test_hyperparameter_validation_accepts_exactly_the_valid_range(r, alpha, dropout):
     valid = r > 0 and alpha > 0 and 0 <= dropout < 1
     if valid:
-        assert LoRALinear(nn.Linear(4, 4), r=r, alpha=alpha, dropout=dropout).r == r
+        assert LoRALinear(nn.Linear(4, 4), r=r, lora_alpha=alpha, lora_dropout=dropout).r == r
     else:
         with pytest.raises(ValueError):
-            LoRALinear(nn.Linear(4, 4), r=r, alpha=alpha, dropout=dropout)
+            LoRALinear(nn.Linear(4, 4), r=r, lora_alpha=alpha, lora_dropout=dropout)
 
 
 # ---------------------------------------------------------------- injection into whole models
 
-CONFIGS = [  # (target_modules, r, alpha, use_rslora)
-    (["q_proj", "v_proj"], 8, 16, False),
-    (["q_proj", "k_proj", "v_proj", "o_proj"], 4, 4, True),
-    ("all-linear", 16, 32, False),
-    (["gate_proj", "up_proj", "down_proj"], 2, 7.5, True),
-]
-
-
-@pytest.mark.parametrize("targets,r,alpha,rslora", CONFIGS)
-def test_injected_model_matches_peft(base_model, targets, r, alpha, rslora):
-    ours = inject_lora(copy.deepcopy(base_model), targets, r=r, alpha=alpha, use_rslora=rslora, verbose=False)
-    theirs = get_peft_model(copy.deepcopy(base_model), LoraConfig(r=r, lora_alpha=alpha, use_rslora=rslora,
-                                                                  target_modules=targets))
-    assert sorted(n for n, _ in lora_modules(ours)) == sorted(theirs.targeted_module_names)
-    assert trainable_parameters(ours) == trainable_parameters(theirs)
-    assert (trainable_parameters(ours).trainable, trainable_parameters(ours).total) == \
-        theirs.get_nb_trainable_parameters()
-    randomize_lora(ours)
-    copy_lora_into_peft(ours, theirs)
-    ids = token_batch(base_model.config.vocab_size)
-    out1, out2 = ours(ids, labels=ids), theirs(input_ids=ids, labels=ids)
-    assert (out1.logits - out2.logits).abs().max() <= 1e-6
-    out1.loss.backward()
-    out2.loss.backward()
-    inner = theirs.base_model.model
-    for name, layer in lora_modules(ours):
-        for factor in ("lora_A", "lora_B"):
-            mine = getattr(layer, factor).weight.grad
-            peft_grad = getattr(inner.get_submodule(name), factor)["default"].weight.grad
-            assert torch.allclose(mine, peft_grad, rtol=1e-5, atol=1e-7), f"{name}.{factor}"
-    assert all(p.grad is None for n, p in ours.named_parameters() if "lora_" not in n)
-
-
 def test_trainable_line_is_peft_s_line(tiny, capsys):
     model = copy.deepcopy(tiny[0])
-    inject_lora(model, ["q_proj", "v_proj"], r=8, alpha=16)
+    inject_lora(model, ["q_proj", "v_proj"], r=8, lora_alpha=16)
     ours = capsys.readouterr().out.strip().splitlines()[-1]
-    get_peft_model(copy.deepcopy(tiny[0]), LoraConfig(r=8, lora_alpha=16,
-                                                      target_modules=["q_proj", "v_proj"])).print_trainable_parameters()
+    get_peft_model(copy.deepcopy(tiny[0]), peft_config(["q_proj", "v_proj"], r=8,
+                                                       lora_alpha=16)).print_trainable_parameters()
     assert ours == capsys.readouterr().out.strip().splitlines()[-1]
     assert print_trainable_parameters(model).trainable == 6 * 2 * 8 * (192 + 192) - 6 * 8 * (192 - 64)
 
@@ -257,7 +224,7 @@ def test_targets_match_like_peft_exact_name_suffix_and_regex(tiny):
     assert [n for n, _ in lora_modules(exact)] == ["model.layers.0.self_attn.q_proj"]
     regex = r".*layers\.[01]\.mlp\.(up|down)_proj"
     ours = inject_lora(copy.deepcopy(model), regex, verbose=False)
-    theirs = get_peft_model(copy.deepcopy(model), LoraConfig(target_modules=regex))
+    theirs = get_peft_model(copy.deepcopy(model), peft_config(regex))
     assert sorted(n for n, _ in lora_modules(ours)) == sorted(theirs.targeted_module_names) and len(
         list(lora_modules(ours))) == 4
     every = inject_lora(copy.deepcopy(model), "all-linear", verbose=False)
@@ -286,24 +253,18 @@ def test_unknown_or_unsupported_targets_raise_and_leave_the_model_alone(tiny):
         inject_lora(model, ["q_proj"])
 
 
-def test_merge_lora_gives_plain_linears_and_the_same_output(base_model):
-    model = inject_lora(copy.deepcopy(base_model), "all-linear", r=4, alpha=8, verbose=False)
+def test_merge_lora_gives_plain_linears_and_refuses_a_second_merge(tiny):
+    model = inject_lora(copy.deepcopy(tiny[0]), "all-linear", r=4, lora_alpha=8, verbose=False)
     randomize_lora(model)
-    ids = token_batch(base_model.config.vocab_size)
-    with torch.no_grad():
-        before = model(ids).logits
-        merge_lora(model)
-        after = model(ids).logits
+    merge_lora(model)
     assert not list(lora_modules(model))
     assert all(type(m) is nn.Linear for n, m in model.named_modules() if n.endswith("_proj"))
-    assert set(model.state_dict()) == set(base_model.state_dict())
-    assert torch.allclose(before, after, rtol=1e-5, atol=1e-5)  # fp32 rounding of W0 + ΔW only
     with pytest.raises(ValueError, match="no LoRA layers"):
         merge_lora(model)
 
 
 def test_merge_then_unmerge_every_layer_restores_weights(tiny):
-    model = inject_lora(copy.deepcopy(tiny[0]), "all-linear", r=8, alpha=16, verbose=False)
+    model = inject_lora(copy.deepcopy(tiny[0]), "all-linear", r=8, lora_alpha=16, verbose=False)
     randomize_lora(model)
     originals = {n: layer.base_layer.weight.detach().clone() for n, layer in lora_modules(model)}
     ids = token_batch(4096)
@@ -315,10 +276,11 @@ def test_merge_then_unmerge_every_layer_restores_weights(tiny):
         for _, layer in lora_modules(model):
             layer.unmerge()
         again = model(ids).logits
-    assert (merged - unmerged).abs().max() <= 1e-4
-    assert (again - unmerged).abs().max() <= 1e-4
+    depth = model_depth(model.config.num_hidden_layers)
+    assert_close(merged, unmerged, depth=depth, what="merged logits")
+    assert_close(again, unmerged, depth=depth, what="unmerged again")
     for name, layer in lora_modules(model):
-        assert torch.allclose(layer.base_layer.weight, originals[name], atol=1e-6), name
+        assert_close(layer.base_layer.weight, originals[name], depth=4, what=name)
 
 
 def test_merge_lora_with_a_broken_adapter_changes_nothing(tiny):
@@ -335,7 +297,7 @@ def test_merge_lora_with_a_broken_adapter_changes_nothing(tiny):
 
 
 def test_a_short_training_run_lowers_the_loss_and_keeps_the_base_frozen(tiny):
-    model = inject_lora(copy.deepcopy(tiny[0]), ["q_proj", "v_proj", "up_proj"], r=8, alpha=16, dropout=0.05,
+    model = inject_lora(copy.deepcopy(tiny[0]), ["q_proj", "v_proj", "up_proj"], r=8, lora_alpha=16, lora_dropout=0.05,
                         verbose=False)
     frozen = {k: v.clone() for k, v in model.state_dict().items() if "lora_" not in k}
     tok = tiny[1]
@@ -357,7 +319,7 @@ def test_a_short_training_run_lowers_the_loss_and_keeps_the_base_frozen(tiny):
 
 
 def test_a_layer_follows_the_train_or_eval_mode_of_the_layer_it_wraps(tiny):
-    model = inject_lora(copy.deepcopy(tiny[0]).eval(), ["q_proj"], dropout=0.3, verbose=False)
+    model = inject_lora(copy.deepcopy(tiny[0]).eval(), ["q_proj"], lora_dropout=0.3, verbose=False)
     assert not any(layer.training for _, layer in lora_modules(model))
     model.train()
     assert all(layer.lora_dropout.training for _, layer in lora_modules(model))
@@ -372,7 +334,7 @@ LEAVES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_
 def test_target_lists_select_what_peft_selects(targets):
     model = small_llama()
     ours = inject_lora(copy.deepcopy(model), targets, verbose=False)
-    theirs = get_peft_model(copy.deepcopy(model), LoraConfig(target_modules=targets))
+    theirs = get_peft_model(copy.deepcopy(model), peft_config(targets))
     assert sorted(n for n, _ in lora_modules(ours)) == sorted(theirs.targeted_module_names)
     assert trainable_parameters(ours) == trainable_parameters(theirs)
 
@@ -381,7 +343,7 @@ def test_a_4bit_base_trains_an_fp32_adapter_and_refuses_a_lossy_merge():
     bnb = pytest.importorskip("bitsandbytes")
     base = bnb.nn.Linear4bit(64, 32, bias=False, compute_dtype=torch.bfloat16, quant_type="nf4")
     base.weight = bnb.nn.Params4bit(torch.randn(32, 64) * 0.1, requires_grad=False, quant_type="nf4")
-    layer = LoRALinear(base.to("cpu"), r=4, alpha=8)
+    layer = LoRALinear(base.to("cpu"), r=4, lora_alpha=8)
     assert layer.lora_A.weight.dtype == torch.float32
     x = torch.randn(3, 64, dtype=torch.bfloat16)
     y = layer(x)

@@ -13,6 +13,7 @@ from ftcourse.memory import (
 )
 from ftcourse.memory.bench import bench_main, build_model
 from ftcourse.memory.estimate import estimate_main
+from ftcourse.models.registry import CONFIG_DIR
 from ftcourse.memory.measure import SavedTensorTracker, measure_training_memory
 from test_memory_params import shrink
 
@@ -124,7 +125,7 @@ def test_accounting_rules():
 
 def test_nf4_constants_match_bitsandbytes():
     import bitsandbytes.functional as F
-    from ftcourse.memory.estimate import _nf4_constant_bytes
+    from ftcourse.quant import nf4_constant_bytes as _nf4_constant_bytes
 
     w = torch.randn(96, 200, dtype=torch.bfloat16)  # 19200 values: 300 blocks of 64, 2 double-quant blocks
     for double in (False, True):
@@ -161,7 +162,7 @@ def test_estimate_command(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "activations" in out and "20 B/param rule" in out and "T4" in out
     config = tmp_path / "config.json"
-    config.write_text((load_config.__globals__["HERE"] / "Mistral-7B.json").read_text())
+    config.write_text((CONFIG_DIR / "Mistral-7B.json").read_text())
     assert estimate_main([str(config), "--method", "lora", "--targets", "all-linear", "--rank", "8"]) == 0
     assert "Mistral" not in capsys.readouterr().err
     assert estimate_main(["tiny", "--method", "ia3"]) == 2

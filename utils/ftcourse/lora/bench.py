@@ -83,7 +83,7 @@ def _layers(d: int, r: int, device: torch.device, dtype: torch.dtype):
 
     torch.manual_seed(0)
     base = nn.Linear(d, d, bias=False).to(device=device, dtype=dtype)
-    ours = LoRALinear(copy.deepcopy(base), r=r, alpha=2 * r)
+    ours = LoRALinear(copy.deepcopy(base), r=r, lora_alpha=2 * r)
     theirs = PeftLoraLinear(copy.deepcopy(base), "default", config=LoraConfig(r=r, lora_alpha=2 * r), r=r,
                             lora_alpha=2 * r)
     cast_adapter_dtype(theirs, "default")  # fp32 adapters on a 16-bit base, as get_peft_model does
@@ -133,7 +133,7 @@ def bench_merged(batch: int, seq: int, repeats: int | None, device: torch.device
     from ftcourse.lora.merge import merge_lora
 
     base = models.load_model("tiny", device=str(device), dtype=dtype).eval()
-    adapted = inject_lora(copy.deepcopy(base), "all-linear", r=r, alpha=2 * r, verbose=False).eval()
+    adapted = inject_lora(copy.deepcopy(base), "all-linear", r=r, lora_alpha=2 * r, verbose=False).eval()
     with torch.no_grad():
         for _, layer in lora_modules(adapted):
             layer.lora_B.weight.normal_(std=0.01)

@@ -1,30 +1,24 @@
 """Saving and loading hand-written LoRA adapters in peft's on-disk format, both ways.
 
-A peft LoRA adapter is a folder with two files: `adapter_config.json` (the LoraConfig as a dict)
-and `adapter_model.safetensors` with one tensor per factor, named
-`base_model.model.<module path>.lora_A.weight` (peft's wrapper prefix, then the module path in
-the base model, then the factor; peft's adapter name "default" is dropped). Our LoRALinear keeps
-its factors at `<module path>.lora_A.weight`, so the mapping is only that prefix.
+The folder format itself (two files, key prefix, atomic writes) is method-neutral and lives in
+`ftcourse.peft_format`; this module adds what is LoRA's: the LoraConfig fields peft writes, the
+options plain LoRA does not implement, and the checks that an adapter fits a model.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ftcourse.lora.inject import freeze_all_but_lora, linear_module_names, lora_modules, set_module
+from ftcourse import peft_format
+from ftcourse.inject import set_module
+from ftcourse.lora.inject import FACTORS, freeze_all_but_lora, linear_module_names, lora_modules
 from ftcourse.lora.layer import LoRALinear, check_hyperparameters
+from ftcourse.peft_format import PEFT_PREFIX, WEIGHTS_NAME
 
-CONFIG_NAME = "adapter_config.json"
-WEIGHTS_NAME = "adapter_model.safetensors"
-PEFT_PREFIX = "base_model.model."
-FACTORS = ("lora_A", "lora_B")
 PEFT_FORMAT_VERSION = "0.21.2"  # the peft release whose save_pretrained output we reproduce field for field
 
 # Every field peft 0.21's LoraConfig writes, at its default; save_adapter fills in the rest.
@@ -56,17 +50,12 @@ def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
             for name, layer in lora_modules(model) for factor in FACTORS}
 
 
-def to_peft_key(key: str) -> str:
-    """`model.layers.0.self_attn.q_proj.lora_A.weight` → peft's saved key (prefix `base_model.model.`)."""
-    return PEFT_PREFIX + key
+to_peft_key = peft_format.to_peft_key
 
 
 def from_peft_key(key: str) -> str:
     """peft's saved key → ours; peft's adapter name in a live PeftModel key (`lora_A.default.`) is dropped too."""
-    key = key.removeprefix(PEFT_PREFIX)
-    for factor in FACTORS:
-        key = key.replace(f".{factor}.default.", f".{factor}.")
-    return key
+    return peft_format.from_peft_key(key, FACTORS)
 
 
 def _uniform(model: nn.Module) -> dict:
@@ -105,55 +94,18 @@ def adapter_config(model: nn.Module, base_model_name_or_path: str | None = None)
     return dict(sorted(config.items()))
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_adapter(model: nn.Module, path: str | os.PathLike, base_model_name_or_path: str | None = None) -> Path:
     """Write `adapter_config.json` and `adapter_model.safetensors` exactly as peft does; returns the folder.
 
     `PeftModel.from_pretrained(base_model, path)` loads the result. Each file is written atomically.
     """
-    from safetensors.torch import save_file
-
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{folder} exists and is not a folder")
-    config = adapter_config(model, base_model_name_or_path)
-    tensors = {to_peft_key(k): v.detach().to("cpu").contiguous().clone() for k, v in lora_state_dict(model).items()}
-    folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
-    text = json.dumps(config, indent=2, sort_keys=True)
-    _atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))
-    return folder
+    return peft_format.write_adapter(path, adapter_config(model, base_model_name_or_path), lora_state_dict(model))
 
 
 def read_adapter(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
     """The config dict and the tensors (our keys) of a peft LoRA adapter folder, validated for plain LoRA."""
-    from safetensors.torch import load_file
-
-    folder = Path(path)
-    config_file, weights_file = folder / CONFIG_NAME, folder / WEIGHTS_NAME
-    if not config_file.is_file():
-        raise FileNotFoundError(f"no {CONFIG_NAME} in {folder}: not a peft adapter folder")
-    if not weights_file.is_file():
-        hint = " (found adapter_model.bin: re-save it with safe_serialization=True)" \
-            if (folder / "adapter_model.bin").is_file() else ""
-        raise FileNotFoundError(f"no {WEIGHTS_NAME} in {folder}{hint}")
-    try:
-        config = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{config_file} is not valid JSON: {exc}") from None
-    if config.get("peft_type") != "LORA":
-        raise ValueError(f"{folder} holds a {config.get('peft_type')!r} adapter, not LORA")
+    config, raw = peft_format.read_adapter_files(path, "LORA")
+    weights_file = Path(path) / WEIGHTS_NAME
     for key in UNSUPPORTED:
         if config.get(key) not in (None, False, {}, []):
             raise ValueError(f"the adapter uses {key}={config[key]!r}, which plain LoRA here does not implement; "
@@ -164,13 +116,10 @@ def read_adapter(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]
         raise ValueError(f"init_lora_weights={config['init_lora_weights']!r} changes the base weights as well; "
                          "load it with peft")
     check_hyperparameters(config.get("r"), config.get("lora_alpha"), config.get("lora_dropout", 0.0))
-    raw = load_file(str(weights_file))
     tensors = {from_peft_key(k): v for k, v in raw.items()}
     strange = [k for k in raw if not k.startswith(PEFT_PREFIX) or not k.endswith((".lora_A.weight", ".lora_B.weight"))]
     if strange:
         raise ValueError(f"{weights_file} has tensors plain LoRA does not use, e.g. {strange[:3]}; load it with peft")
-    if not tensors:
-        raise ValueError(f"{weights_file} holds no tensors")
     return config, tensors
 
 
@@ -232,7 +181,7 @@ def load_adapter(model: nn.Module, path: str | os.PathLike, is_trainable: bool =
             layer.lora_A.weight.copy_(a)
             layer.lora_B.weight.copy_(b)
         built[name] = layer
-    for name, layer in built.items():
+    for name, layer in built.items():  # every layer built before any is put in: a failure changes nothing
         set_module(model, name, layer)
     freeze_all_but_lora(model, train_lora=is_trainable)
     return model

@@ -13,22 +13,21 @@ import math
 import torch
 from torch import nn
 
+from ftcourse._util import check_positive_int, check_positive_number, check_probability, renamed
+
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def check_hyperparameters(r, alpha, dropout) -> None:
-    """Reject a rank, alpha or dropout that LoRA cannot use, naming the bad value."""
-    if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
-        raise ValueError(f"LoRA rank r must be a positive int, got r={r!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"lora alpha must be a positive finite number, got alpha={alpha!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"lora dropout must be a probability in [0, 1), got dropout={dropout!r}")
+def check_hyperparameters(r, lora_alpha, lora_dropout) -> None:
+    """Reject a rank, alpha or dropout that LoRA cannot use, naming the bad value (peft's field names)."""
+    check_positive_int("r", r)
+    check_positive_number("lora_alpha", lora_alpha)
+    check_probability("lora_dropout", lora_dropout)
 
 
-def lora_scaling(r: int, alpha: float, use_rslora: bool = False) -> float:
-    """alpha / r (the paper), or alpha / sqrt(r) with rsLoRA (Kalajdzievic 2023), as peft computes it."""
-    return alpha / math.sqrt(r) if use_rslora else alpha / r
+def lora_scaling(r: int, lora_alpha: float, use_rslora: bool = False) -> float:
+    """lora_alpha / r (the paper), or lora_alpha / sqrt(r) with rsLoRA (Kalajdzievic 2023), as peft computes it."""
+    return lora_alpha / math.sqrt(r) if use_rslora else lora_alpha / r
 
 
 class LoRALinear(nn.Module):
@@ -39,12 +38,16 @@ class LoRALinear(nn.Module):
     to the base's output dtype. Pass `adapter_dtype` to choose otherwise.
     """
 
-    def __init__(self, base: nn.Linear, r: int = 8, alpha: float = 8, dropout: float = 0.0,
-                 use_rslora: bool = False, *, adapter_dtype: torch.dtype | None = None) -> None:
+    def __init__(self, base: nn.Linear, r: int = 8, lora_alpha: float = 8, lora_dropout: float = 0.0,
+                 use_rslora: bool = False, *, adapter_dtype: torch.dtype | None = None, **old) -> None:
         super().__init__()
+        for before, now in (("alpha", "lora_alpha"), ("dropout", "lora_dropout"), ("rank", "r"), ("lora_r", "r")):
+            renamed("LoRALinear", before, now, old)
+        if old:
+            raise TypeError(f"LoRALinear() got unexpected keyword(s) {sorted(old)}")
         if not isinstance(base, nn.Linear):
             raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
-        check_hyperparameters(r, alpha, dropout)
+        check_hyperparameters(r, lora_alpha, lora_dropout)
         weight = base.weight
         if adapter_dtype is None:  # fp32 next to 16-bit or quantized (e.g. bitsandbytes 4-bit) weights
             adapter_dtype = weight.dtype if weight.dtype.is_floating_point and weight.dtype not in LOW_PRECISION \
@@ -54,9 +57,9 @@ class LoRALinear(nn.Module):
         base.requires_grad_(False)
         self.base_layer = base
         self.in_features, self.out_features = base.in_features, base.out_features
-        self.r, self.lora_alpha, self.use_rslora = r, alpha, use_rslora
-        self.scaling = lora_scaling(r, alpha, use_rslora)
-        self.lora_dropout = nn.Dropout(p=dropout) if dropout > 0 else nn.Identity()
+        self.r, self.lora_alpha, self.use_rslora = r, lora_alpha, use_rslora
+        self.scaling = lora_scaling(r, lora_alpha, use_rslora)
+        self.lora_dropout = nn.Dropout(p=lora_dropout) if lora_dropout > 0 else nn.Identity()
         factory = {"device": weight.device, "dtype": adapter_dtype}
         self.lora_A = nn.Linear(self.in_features, r, bias=False, **factory)
         self.lora_B = nn.Linear(r, self.out_features, bias=False, **factory)
@@ -88,19 +91,27 @@ class LoRALinear(nn.Module):
         result = result + self.lora_B(self.lora_A(self.lora_dropout(x))) * self.scaling
         return result.to(result_dtype)
 
+    def _work_dtype(self) -> torch.dtype:
+        """The dtype merges compute in: the wider of the factors' and the base's, at least fp32 (fp64 stays fp64)."""
+        widest = max((self.lora_A.weight.dtype, self.base_layer.weight.dtype), key=lambda d: torch.finfo(d).bits)
+        return torch.promote_types(widest, torch.float32)
+
+    def _delta(self, dtype: torch.dtype) -> torch.Tensor:
+        a, b = self.lora_A.weight.detach().to(dtype), self.lora_B.weight.detach().to(dtype)
+        return (b @ a) * self.scaling  # (out × r) @ (r × in) = out × in
+
     def delta_weight(self) -> torch.Tensor:
-        """ΔW = scaling · B·A (out × in), computed in fp32 and returned in the base weight's dtype."""
-        a, b = self.lora_A.weight.detach().float(), self.lora_B.weight.detach().float()
-        return ((b @ a) * self.scaling).to(self.base_layer.weight.dtype)
+        """ΔW = scaling · B·A (out × in), computed in the factors' dtype (at least fp32), returned in the base's."""
+        return self._delta(self._work_dtype()).to(self.base_layer.weight.dtype)
 
     def merged_weight(self) -> torch.Tensor:
-        """W0 + ΔW as a new tensor (the sum taken in fp32), refusing a result with NaN or inf."""
+        """W0 + ΔW as a new tensor (the sum taken in at least fp32, fp64 kept), refusing a result with NaN or inf."""
         weight = self.base_layer.weight.detach()
         if not weight.dtype.is_floating_point:
             raise ValueError(f"the base weight is {weight.dtype} (quantized): merging needs it dequantized first; "
                              "the weight was left unchanged")
-        delta = (self.lora_B.weight.detach().float() @ self.lora_A.weight.detach().float()) * self.scaling
-        merged = (weight.float() + delta).to(weight.dtype)
+        work = self._work_dtype()
+        merged = (weight.to(work) + self._delta(work)).to(weight.dtype)
         if not torch.isfinite(merged).all():
             raise ValueError("merging this LoRA layer would put NaN or inf into the weight; the adapter is broken "
                              "(check the learning rate and the loss); the weight was left unchanged")
@@ -120,8 +131,8 @@ class LoRALinear(nn.Module):
         if not self.merged:
             return
         weight = self.base_layer.weight
-        delta = (self.lora_B.weight.float() @ self.lora_A.weight.float()) * self.scaling
-        weight.data = (weight.float() - delta).to(weight.dtype)
+        work = self._work_dtype()
+        weight.data = (weight.to(work) - self._delta(work)).to(weight.dtype)
         self.merged = False
 
     def extra_repr(self) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ftcourse.lora.inject import lora_modules, set_module
+from ftcourse.inject import set_module
+from ftcourse.lora.inject import lora_modules
 
 
 def merge_lora(model: nn.Module) -> nn.Module:

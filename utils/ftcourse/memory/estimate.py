@@ -56,53 +56,22 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ftcourse._util import check_bool, check_choice, check_positive_int
+from ftcourse.lora.cost import lora_tensor_sizes, resolve_targets
 from ftcourse.memory.breakdown import Breakdown, gib
-from ftcourse.memory.params import LINEAR_MODULES, Architecture, architecture, count_parameters
+from ftcourse.memory.params import Architecture, architecture, count_parameters
+from ftcourse.quant import nf4_constant_bytes, packed_bytes
 
 METHODS = ("full", "lora", "qlora")
 PRECISIONS = ("fp32", "bf16", "fp16", "mixed")
 OPTIMIZERS = ("adamw", "adamw_8bit", "paged_adamw_8bit", "sgd")
 ATTENTION = ("flash", "math")
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
-ALL_LINEAR = "all-linear"
 BNB_MIN_8BIT_SIZE = 4096
 BNB_OPTIM_BLOCK = 256
-NF4_BLOCK = 64
-DQ_BLOCK = 256
-
-
-def _check_choice(name: str, value, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}={value!r} is not valid; valid choices: {', '.join(choices)}")
-    return value
-
-
-def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-    return value
-
-
-def resolve_targets(target_modules: str | Iterable[str] | None) -> tuple[str, ...]:
-    """LoRA target modules as a tuple of layer module names; "all-linear" means every linear of a layer."""
-    valid = f"valid choices: {ALL_LINEAR}, {', '.join(LINEAR_MODULES)} (a list or a comma-separated string)"
-    if target_modules is None:
-        return ("q_proj", "v_proj")
-    if isinstance(target_modules, str):
-        if target_modules.strip() == ALL_LINEAR:
-            return LINEAR_MODULES
-        items = [t.strip() for t in target_modules.split(",")]
-    elif isinstance(target_modules, Iterable):
-        items = list(target_modules)
-    else:
-        raise ValueError(f"target_modules={target_modules!r} is not valid; {valid}")
-    bad = [t for t in items if not isinstance(t, str) or t not in LINEAR_MODULES]
-    if bad or not items:
-        raise ValueError(f"target_modules {bad or items!r} not in this config; {valid}")
-    return tuple(dict.fromkeys(items))
 
 
 @dataclass(frozen=True)
@@ -269,12 +238,6 @@ def attention_kernel(config, precision: str, device: str) -> str:
     return "math" if device == "cuda" and precision == "fp32" and gqa else "flash"
 
 
-def lora_tensor_sizes(arch: Architecture, r: int, targets: Iterable[str]) -> list[int]:
-    """numel of every LoRA factor: A (r × d_in) and B (d_out × r) per adapted linear, in every layer."""
-    shapes = arch.linear_shapes()
-    return [r * n for t in targets for n in shapes[t]] * arch.num_layers
-
-
 def _param_sizes(arch: Architecture) -> list[int]:
     """numel of every parameter tensor of the model, in no particular order."""
     h, v = arch.hidden_size, arch.vocab_size
@@ -284,13 +247,6 @@ def _param_sizes(arch: Architecture) -> list[int]:
         if arch.linear_biases()[name]:
             per_layer.append(fan_out)
     return [v * h, h, *per_layer * arch.num_layers] + ([] if arch.tied else [v * h])
-
-
-def _nf4_constant_bytes(numel: int, double_quant: bool) -> int:
-    blocks = math.ceil(numel / NF4_BLOCK)
-    if not double_quant:
-        return 4 * blocks + 16 * 4  # fp32 absmax per block; the 16-value NF4 code
-    return blocks + 4 * math.ceil(blocks / DQ_BLOCK) + 256 * 4 + 4 + 16 * 4
 
 
 def estimate_training_memory(config, method: str = "full", precision: str = "fp32", optimizer: str = "adamw",
@@ -305,22 +261,20 @@ def estimate_training_memory(config, method: str = "full", precision: str = "fp3
     to CUDA's max_memory_allocated in a steady step. `attention` is the SDPA kernel: "flash" (CPU, and
     CUDA in bf16/fp16) or "math" (CUDA in fp32 with grouped-query attention).
     """
-    method = _check_choice("method", method, METHODS)
-    precision = _check_choice("precision", precision, PRECISIONS)
-    optimizer = _check_choice("optimizer", optimizer, OPTIMIZERS)
-    _check_positive("batch_size", batch_size)
-    _check_positive("seq_len", seq_len)
-    if not isinstance(activation_checkpointing, bool):
-        raise ValueError(f"activation_checkpointing={activation_checkpointing!r} must be True or False")
-    if not isinstance(double_quant, bool):
-        raise ValueError(f"double_quant={double_quant!r} must be True or False")
+    method = check_choice("method", method, METHODS)
+    precision = check_choice("precision", precision, PRECISIONS)
+    optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("seq_len", seq_len)
+    check_bool("activation_checkpointing", activation_checkpointing)
+    check_bool("double_quant", double_quant)
     if method == "qlora" and precision == "mixed":
         raise ValueError("precision='mixed' is not valid with method='qlora'; valid choices: fp32, bf16, fp16 "
                          "(the compute dtype)")
-    attention = _check_choice("attention", attention, ATTENTION)
-    rank = _check_positive("lora_r", lora_r)
+    attention = check_choice("attention", attention, ATTENTION)
+    rank = check_positive_int("lora_r", lora_r)
     lora_targets = resolve_targets(target_modules)
-    a = BYTES[_check_choice("adapter_precision", adapter_precision or "fp32", tuple(BYTES))]
+    a = BYTES[check_choice("adapter_precision", adapter_precision or "fp32", tuple(BYTES))]
     arch = architecture(config)
     counts = count_parameters(config)
     weight_b = 4 if precision == "mixed" else BYTES[precision]
@@ -346,8 +300,8 @@ def estimate_training_memory(config, method: str = "full", precision: str = "fp3
             result.weights = counts.total * weight_b
         else:
             quantized = [fi * fo for fi, fo in arch.linear_shapes().values()] * arch.num_layers
-            result.weights = (counts.total - sum(quantized)) * weight_b + sum(math.ceil(s / 2) for s in quantized)
-            result.quant_constants = sum(_nf4_constant_bytes(s, double_quant) for s in quantized)
+            result.weights = (counts.total - sum(quantized)) * weight_b + sum(packed_bytes(s) for s in quantized)
+            result.quant_constants = sum(nf4_constant_bytes(s, double_quant) for s in quantized)
         result.notes["adapter_parameters"] = adapter_params
     step = _Step(n=batch_size * seq_len, e=e, a=a, full=method == "full", lora=targets, r=lora_r_used,
                  mixed=precision == "mixed", seq=seq_len, attention=attention)
@@ -378,7 +332,7 @@ def accelerate_style(config, precision: str = "fp32") -> int:
     = 2S (8 B/param). No activations, batch, sequence length or LoRA (FACTS: 2.00 GiB for
     SmolLM2-135M in fp32, −59 % against the measured 4.94).
     """
-    precision = _check_choice("precision", precision, PRECISIONS)
+    precision = check_choice("precision", precision, PRECISIONS)
     fp32_size = 4 * count_parameters(config).total
     return 4 * fp32_size if precision == "fp32" else 2 * fp32_size
 

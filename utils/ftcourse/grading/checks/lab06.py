@@ -48,7 +48,7 @@ def _reference(dropout: float = 0.0, seed: int = 0, b_zero: bool = False):
 
     from ftcourse.lora import LoRALinear
 
-    layer = LoRALinear(_base(seed=seed), r=R, alpha=ALPHA, dropout=dropout)
+    layer = LoRALinear(_base(seed=seed), r=R, lora_alpha=ALPHA, lora_dropout=dropout)
     if not b_zero:
         with torch.no_grad():
             layer.lora_B.weight.normal_(0.0, 0.1, generator=torch.Generator().manual_seed(seed + 1))
@@ -301,7 +301,7 @@ def _fresh_model():
 def _expected(targets, r, alpha):
     from ftcourse.lora import inject_lora, lora_modules, trainable_parameters
 
-    model = inject_lora(_fresh_model(), targets, r=r, alpha=alpha, verbose=False)
+    model = inject_lora(_fresh_model(), targets, r=r, lora_alpha=alpha, verbose=False)
     return trainable_parameters(model), [name for name, _ in lora_modules(model)], model
 
 
