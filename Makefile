@@ -9,12 +9,14 @@ STAMP  := $(VENV)/.ftcourse-installed
 CONSTRAINTS ?= -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: lab test venv lint assign grade repoint strip clean help
+.PHONY: lab test test-portable test-explore venv lint assign grade repoint strip clean help
 
 help:
 	@echo "make lab      start JupyterLab on the course (lessons/, labs/) (creates .venv on first use)"
 	@echo "make test     run every test and execute every notebook in smoke mode"
 	@echo "make lint     ruff on the package, tests and notebooks"
+	@echo "make test-portable  numerical tests under every CPU kernel family and 1/2 threads, with margins"
+	@echo "make test-explore   hypothesis tests with fresh random examples, 25x as many"
 	@echo "make grade    grade your labs/ (reports in grading-out/)"
 	@echo "make assign   (instructors) regenerate labs/ from solutions/"
 	@echo "make repoint REPO=owner/name   point badges and Colab setup cells at your fork"
@@ -37,6 +39,14 @@ lab: venv
 # threads spin-wait, so 2 workers x 2 threads can run several times slower than 2 x 1).
 test: venv
 	FTCOURSE_MODE=$${FTCOURSE_MODE:-smoke} HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -n 2 --dist loadfile --nbmake $(PYTEST_ARGS)
+
+# Floating-point results depend on the CPU's kernels: the numerical tests must hold under each of them.
+test-portable: venv
+	$(BIN)/python tests/run_portable.py $(PYTEST_ARGS)
+
+# CI runs hypothesis derandomized (the same examples every time); this draws new ones, many more.
+test-explore: venv
+	HYPOTHESIS_PROFILE=explore FTCOURSE_MODE=smoke HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check utils tests lessons solutions labs

@@ -1,4 +1,9 @@
-"""Shared test setup: smoke mode and no hub, whatever the machine, so tests never download."""
+"""Shared test setup: smoke mode and no hub, whatever the machine, so tests never download; hypothesis profiles.
+
+Hypothesis runs the fixed `ci` profile by default (derandomized: the same examples on every run, so CI never
+flakes on a new random draw, and no example database). `HYPOTHESIS_PROFILE=explore` (`make test-explore`)
+draws fresh examples, `EXPLORE_FACTOR` times as many (see tests/unit/budget.py).
+"""
 
 import os
 
@@ -6,3 +11,9 @@ os.environ.setdefault("FTCOURSE_MODE", "smoke")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, database=None, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -20,8 +22,12 @@ def fresh_tiny():
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    """Tiny tensors: one thread is faster, and spares shared cores from OpenMP spin-waiting."""
+    """Tiny tensors: one thread is faster, and spares shared cores from OpenMP spin-waiting.
+
+    FTCOURSE_TEST_THREADS=2 (`make test-portable`) runs the same tests on two threads: reductions split
+    differently, and every float comparison must still hold.
+    """
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("FTCOURSE_TEST_THREADS", "1")))
     yield
     torch.set_num_threads(before)

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from budget import examples
 from ftcourse.lora import (
     LoRALinear,
     inject_lora,
@@ -21,7 +22,7 @@ from lora_helpers import randomize_lora, small_llama
 from peft import get_peft_model
 from torch import nn
 
-pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+pytestmark = pytest.mark.numeric
 
 
 def token_batch(vocab: int, seed: int = 0):
@@ -195,7 +196,7 @@ def test_only_linear_layers_can_be_wrapped():
         LoRALinear(nn.Embedding(10, 4), r=2, lora_alpha=2)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40))
 @given(r=st.integers(-3, 70), alpha=st.floats(-2, 100, allow_nan=False), dropout=st.floats(-0.5, 1.5))
 def test_hyperparameter_validation_accepts_exactly_the_valid_range(r, alpha, dropout):
     valid = r > 0 and alpha > 0 and 0 <= dropout < 1
@@ -328,7 +329,7 @@ def test_a_layer_follows_the_train_or_eval_mode_of_the_layer_it_wraps(tiny):
 LEAVES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=examples(12))
 @given(targets=st.lists(st.sampled_from(LEAVES + ["layers.1.mlp.up_proj", "model.layers.0.self_attn.k_proj"]),
                         min_size=1, max_size=4, unique=True))
 def test_target_lists_select_what_peft_selects(targets):

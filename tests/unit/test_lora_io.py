@@ -22,7 +22,7 @@ from peft import PeftModel, get_peft_model
 from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
-pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+pytestmark = pytest.mark.numeric
 
 
 def randomize_peft(model, seed: int = 2, std: float = 0.05):

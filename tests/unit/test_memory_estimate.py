@@ -13,8 +13,8 @@ from ftcourse.memory import (
 )
 from ftcourse.memory.bench import bench_main, build_model
 from ftcourse.memory.estimate import estimate_main
-from ftcourse.models.registry import CONFIG_DIR
 from ftcourse.memory.measure import SavedTensorTracker, measure_training_memory
+from ftcourse.models.registry import CONFIG_DIR
 from test_memory_params import shrink
 
 FIELDS = ("weights", "quant_constants", "adapter_weights", "gradients", "optimizer_states", "activations")

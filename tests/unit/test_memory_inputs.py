@@ -1,5 +1,6 @@
 """Bad input never passes silently and never raises anything but ValueError naming the bad value."""
 
+from budget import examples
 from ftcourse.memory import (
     LINEAR_MODULES,
     METHODS,
@@ -43,7 +44,7 @@ def _positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(method=choice(METHODS), precision=choice(PRECISIONS), optimizer=choice(OPTIMIZERS), batch=sizes,
        seq=sizes, rank=sizes, target=targets, ckpt=st.one_of(st.booleans(), st.integers(0, 1), st.just("yes")))
 def test_random_inputs_give_a_breakdown_or_a_value_error(method, precision, optimizer, batch, seq, rank, target,
@@ -106,7 +107,7 @@ def test_each_bad_value_is_named_with_the_choices():
         estimate_training_memory("tiny", method="lora", target_modules=["q_proj", "c_attn"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(field=st.sampled_from(["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                               "num_attention_heads", "num_key_value_heads", "head_dim", "model_type"]),
        value=st.one_of(st.integers(-4, 64), st.none(), st.text(max_size=5), st.floats(), st.booleans()))

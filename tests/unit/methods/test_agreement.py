@@ -17,6 +17,8 @@ from method_cases import BASES, METHODS, TEST_CASES, build_base, token_batch
 
 CASES = [pytest.param(method, hp, id=cid) for cid, method, hp in TEST_CASES]
 
+pytestmark = pytest.mark.numeric
+
 
 @pytest.fixture(params=BASES)
 def base(request, tiny):
