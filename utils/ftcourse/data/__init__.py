@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from ftcourse import env
+from ftcourse._util import check_choice
 from ftcourse.data.corpus import SPLITS
 from ftcourse.data.corpus import general_text as _stdlib_text
 
@@ -19,15 +20,13 @@ WIKITEXT = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 def _check_mode(mode: str | None) -> str:
     if mode is None:
         return env.mode()
-    if mode not in env.MODES:
-        raise ValueError(f"unknown mode {mode!r}; valid choices: {', '.join(env.MODES)}")
-    return mode
+    return check_choice("mode", mode, env.MODES)
 
 
 def general_text(split: str = "train", mode: str | None = None) -> list[str]:
     """Documents of the general-text corpus for `split` ("train" or "heldout")."""
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+        check_choice("split", split, SPLITS)
     if _check_mode(mode) == "smoke":
         return _stdlib_text(split)
     import datasets

@@ -25,6 +25,8 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftcourse._util import check_positive_int
+
 if TYPE_CHECKING:
     import datasets
 
@@ -177,8 +179,7 @@ def _features() -> datasets.Features:
 
 
 def _check_size(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_positive_int(name, value)
 
 
 def _unique_review(rng: random.Random, label: int, seen: set[str]) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftcourse._util import check_choice, check_positive_int
 from ftcourse.memory.configs import load_config
 
 FAMILIES = ("llama", "mistral", "qwen2")
@@ -70,11 +71,9 @@ def _as_dict(config) -> dict:
                      f"got {type(config).__name__}")
 
 
-def _positive_int(cfg: dict, key: str) -> int:
-    value = cfg.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"config field {key}={value!r} must be a positive integer")
-    return value
+def _positive_int(cfg: dict, key: str, value=None) -> int:
+    """A config field that must be a positive int (`value` when given, else cfg[key]), named if it is not."""
+    return check_positive_int(f"config field {key}", cfg.get(key) if value is None else value)
 
 
 def architecture(config) -> Architecture:
@@ -82,15 +81,13 @@ def architecture(config) -> Architecture:
     cfg = _as_dict(config)
     family = cfg.get("model_type")
     if family not in FAMILIES:
-        raise ValueError(f"model_type {family!r} is not supported; valid choices: {', '.join(FAMILIES)}")
+        check_choice("model_type", family, FAMILIES)
     hidden = _positive_int(cfg, "hidden_size")
     heads = _positive_int(cfg, "num_attention_heads")
     kv_heads = heads if cfg.get("num_key_value_heads") is None else cfg["num_key_value_heads"]  # None: MHA
     head_dim = hidden // heads if cfg.get("head_dim") is None else cfg["head_dim"]
-    fields = {"num_key_value_heads": kv_heads, "head_dim": head_dim}
-    for key, value in fields.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"config field {key}={value!r} must be a positive integer")
+    _positive_int(cfg, "num_key_value_heads", kv_heads)
+    _positive_int(cfg, "head_dim", head_dim)
     if heads % kv_heads:
         raise ValueError(f"num_attention_heads={heads} must be a multiple of num_key_value_heads={kv_heads}")
     attention_bias = bool(cfg.get("attention_bias", False))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ftcourse._util import check_choice
+
 EMBEDDED = "tiny"
 TINY_DIR = Path(__file__).with_name("tiny")
 CONFIG_DIR = Path(__file__).with_name("configs")
@@ -57,10 +59,8 @@ def hub_ids() -> list[str]:
 
 def preset_target(preset: str, mode: str) -> str:
     """What `preset` loads in `mode`: EMBEDDED or a hub id."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; valid choices: {', '.join(PRESETS)}")
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; valid choices: {', '.join(MODES)}")
+    check_choice("preset", preset, PRESETS)
+    check_choice("mode", mode, MODES)
     arch = PRESETS[preset]
     return EMBEDDED if mode == "smoke" or arch is None else ARCHITECTURES[arch]
 
