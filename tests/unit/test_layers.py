@@ -1,10 +1,11 @@
 """The package's layers (DESIGN.md): each module imports only its own layer or those under it, and no cycles.
 
 The import graph is read from the source with `ast`, so imports inside functions (lazy ones) count as much
-as those at the top, and so do the lazy export tables (`_WHERE`) of package `__init__` files.
+as those at the top, and so do the lazy export tables (`_WHERE`, read from the package) of `__init__` files.
 """
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -57,15 +58,14 @@ def imports_of(module: str) -> set[str]:
                 up = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(up + ([base] if base else []))
             names = [f"{base}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_WHERE" for t in node.targets):
-            values = [v.value for v in getattr(node.value, "values", []) if isinstance(v, ast.Constant)]
-            names = [f"{package}.{v}" if f"{package}.{v}" in MODULES else f"ftcourse.{v}" for v in values]
         else:
             continue
         for name in names:
             target = resolve(name) if name.startswith("ftcourse") else None
             if target and target != module:
                 found.add(target)
+    if path.name == "__init__.py" and "_WHERE" in path.read_text():  # a lazy export table (see _util.lazy_exports)
+        found |= {resolve(f"ftcourse.{where}") for where in importlib.import_module(module)._WHERE.values()}
     return found
 
 

@@ -85,5 +85,23 @@ def repo_root(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
+def lazy_exports(package: str, where: dict[str, str]):
+    """`__getattr__` and `__dir__` for a package that imports `name` from `ftcourse.<where[name]>` on first use.
+
+    Keeps `import ftcourse.<package>` fast (torch loads late) and `python -m ftcourse.<package>.<module>` clean.
+    """
+    import importlib
+
+    def __getattr__(name: str):
+        if name in where:
+            return getattr(importlib.import_module(f"ftcourse.{where[name]}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(where)
+
+    return __getattr__, __dir__
+
+
 __all__ = ["atomic_write", "atomic_write_text", "check_bool", "check_choice", "check_positive_int",
-           "check_positive_number", "check_probability", "renamed", "repo_root"]
+           "check_positive_number", "check_probability", "lazy_exports", "renamed", "repo_root"]

@@ -9,7 +9,7 @@ The method's shape (DESIGN.md): `layer` + `inject` + `merge` + `io` by hand, `co
 `twin` the functions tying it to peft.
 """
 
-import importlib
+from ftcourse._util import lazy_exports
 
 _WHERE = {
     "LoRALinear": "lora.layer", "check_hyperparameters": "lora.layer", "lora_scaling": "lora.layer",
@@ -27,14 +27,4 @@ _WHERE = {
     "peft_linear": "lora.twin",
 }
 __all__ = list(_WHERE)
-
-
-def __getattr__(name: str):
-    """Import submodules on first use, so `import ftcourse.lora` stays fast and torch loads late."""
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"ftcourse.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'ftcourse.lora' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

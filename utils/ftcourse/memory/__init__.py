@@ -5,26 +5,17 @@
 >>> print(est.table()); print(suggest_hardware(est).line())
 """
 
-import importlib
+from ftcourse._util import lazy_exports
 
-_WHERE = {
-    "GIB": "breakdown", "Breakdown": "breakdown", "gib": "breakdown",
-    "KNOWN": "configs", "load_config": "configs",
-    "METHODS": "estimate", "OPTIMIZERS": "estimate", "PRECISIONS": "estimate", "accelerate_style": "estimate",
-    "estimate_main": "estimate", "estimate_training_memory": "estimate", "rule_of_thumb": "estimate",
-    "GPUS": "hardware", "suggest_hardware": "hardware",
-    "LINEAR_MODULES": "params", "ParameterCount": "params", "architecture": "params", "count_parameters": "params",
-    "measure_training_memory": "measure", "bench_main": "bench",
+_NAMES = {
+    "breakdown": ("GIB", "Breakdown", "gib"),
+    "configs": ("KNOWN", "load_config"),
+    "estimate": ("METHODS", "OPTIMIZERS", "PRECISIONS", "accelerate_style", "estimate_main",
+                 "estimate_training_memory", "rule_of_thumb"),
+    "hardware": ("GPUS", "suggest_hardware"),
+    "params": ("LINEAR_MODULES", "ParameterCount", "architecture", "count_parameters"),
+    "measure": ("measure_training_memory",),
 }
+_WHERE = {name: f"memory.{module}" for module, names in _NAMES.items() for name in names}
 __all__ = list(_WHERE)
-
-
-def __getattr__(name: str):
-    """Import submodules on first use, so `python -m ftcourse.memory.estimate` runs cleanly and torch loads late."""
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"ftcourse.memory.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'ftcourse.memory' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
