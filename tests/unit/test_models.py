@@ -6,6 +6,7 @@ import pytest
 import torch
 from ftcourse import env, evaluate, models
 from ftcourse.data import general_text
+from ftcourse.numerics import assert_equal
 
 LLAMA_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
@@ -122,7 +123,7 @@ def test_local_directory_loads(tmp_path, tiny):
     again = models.load_model(str(tmp_path), device="cpu")
     ids = tok("Return the list.", return_tensors="pt")["input_ids"]
     with torch.no_grad():
-        assert torch.allclose(model(ids).logits, again(ids).logits)
+        assert_equal(again(ids).logits, model(ids).logits, "reloaded model")  # same weights, same operations
     assert models.load_tokenizer(str(tmp_path)).vocab_size == tok.vocab_size
 
 
