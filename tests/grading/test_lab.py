@@ -1,8 +1,8 @@
 """`Lab` in a notebook: check() never raises and says what to fix; summary() raises while points are missing."""
 
 import pytest
-from ftcourse.grading import Lab, LabIncomplete, checks
-from ftcourse.grading.checks import Answers, Question
+from ftcourse.grading import Lab, LabIncomplete, answers, checks
+from ftcourse.grading.answers import Answers, Question
 from lab_fixtures import CHECKS
 
 
@@ -19,11 +19,17 @@ def test_check_prints_and_never_raises(ns, capsys):
     exec("def double(x):\n    raise NotImplementedError('q1')", ns)
     lab.check("q1")
     assert "still raises NotImplementedError" in capsys.readouterr().out
-    exec("def double(x):\n    return 2 * x if x > 0 else 1 / 0", ns)
+    exec("def double(x):\n    return 2 * x if x < 0 else 1 / 0", ns)
     lab.check("q1")
     out = capsys.readouterr().out
     assert "1/2 points · error" in out and "ZeroDivisionError: division by zero" in out and "Hint:" in out
     assert "Traceback" not in out
+    exec("def double(x):\n    return 2 * x if x > 0 else 1 / 0", ns)  # the hidden part errs: shown, not spelled out
+    lab.check("q1")
+    out = capsys.readouterr().out
+    assert "1/2 points · error" in out and "✘ a hidden test (0/1)" in out
+    assert "ZeroDivisionError" not in out and "-1.5" not in out
+    assert "(hidden test 'double(-1.5) is -3.0') `double` raised ZeroDivisionError" in lab.results["q1"].message
     exec("def double(x):\n    return 2 * x", ns)
     lab.check("q1")
     assert "✅ q1 · 2/2 points" in capsys.readouterr().out
@@ -85,7 +91,7 @@ def test_partial_credit_and_parts():
         with a.part("second", points=2):
             a.fail("wrong", hint="think again")
 
-    result = checks.run(Question("q1", 3, two_parts), {})
+    result = answers.run(Question("q1", 3, two_parts), {})
     assert (result.points, result.status) == (1, "fail")
     assert result.message == "wrong Hint: think again"
     assert [(p.name, p.earned) for p in result.parts] == [("first", 1), ("second", 0)]
@@ -95,9 +101,9 @@ def test_missing_answers_stop_the_question():
     def uses(a: Answers) -> None:
         a.value("answer", int)
 
-    assert checks.run(Question("q1", 1, uses), {}).message.startswith("`answer` is not defined.")
-    assert "still `...`" in checks.run(Question("q1", 1, uses), {"answer": ...}).message
-    assert "should be a int, but it is a str" in checks.run(Question("q1", 1, uses), {"answer": "4"}).message
+    assert answers.run(Question("q1", 1, uses), {}).message.startswith("`answer` is not defined.")
+    assert "still `...`" in answers.run(Question("q1", 1, uses), {"answer": ...}).message
+    assert "should be a int, but it is a str" in answers.run(Question("q1", 1, uses), {"answer": "4"}).message
 
 
 def test_number_accepts_tensors_and_floats_only():
@@ -105,13 +111,20 @@ def test_number_accepts_tensors_and_floats_only():
 
     assert Answers.number(torch.tensor(2.5)) == 2.5
     for bad, text in [(torch.ones(2), "single number"), ("1.0", "a number"), (float("nan"), "not a finite")]:
-        with pytest.raises(checks.Fail, match=text):
+        with pytest.raises(answers.Fail, match=text):
             Answers.number(bad)
 
 
 def test_question_points_are_validated():
     with pytest.raises(ValueError, match="positive integer"):
-        checks.question("q1", points=0)
+        answers.question("q1", points=0)
+
+
+def test_the_old_import_path_still_works():
+    from ftcourse.grading.checks import Answers as Same
+    from ftcourse.grading.checks import question as same_question
+
+    assert Same is Answers and same_question is answers.question and checks.run is answers.run
 
 
 def test_registry_lists_labs(ns):

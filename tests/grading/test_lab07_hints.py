@@ -4,7 +4,7 @@ whether peft_model was trained; a near miss is told it is close. Accuracy is pin
 
 import pytest
 from ftcourse import evaluate
-from ftcourse.grading import checks
+from ftcourse.grading import answers, checks
 from ftcourse.train import History
 
 
@@ -20,7 +20,7 @@ def untrained():
 
 def q2(monkeypatch, model, losses, acc):
     monkeypatch.setattr(evaluate, "accuracy", lambda *args, **kwargs: acc)
-    return checks.run(checks.load("lab07")["q2"], {"peft_model": model, "history": History(losses=losses)})
+    return answers.run(checks.load("lab07")["q2"], {"peft_model": model, "history": History(losses=losses)})
 
 
 def test_a_stalled_run_is_blamed_on_alpha_times_lr(monkeypatch, untrained):
@@ -48,3 +48,20 @@ def test_a_falling_loss_at_chance_asks_whether_it_was_trained(monkeypatch, untra
 def test_a_near_miss_is_close(monkeypatch, untrained):
     result = q2(monkeypatch, untrained, [0.7] * 125 + [0.6] * 125, 0.58)
     assert "close:" in result.message and "stalled" not in result.message
+
+
+def test_the_checks_hide_pefts_warning_only_while_they_build(recwarn):
+    """q1 builds a peft model inside ftcourse.compat.quiet(): no deprecation warning, and the kernel's filters and
+    the bitsandbytes logger level are what they were (the solution no longer filters warnings process-wide)."""
+    import logging
+    import warnings
+
+    from peft import LoraConfig
+
+    warnings.simplefilter("always")
+    filters, level = list(warnings.filters), logging.getLogger("bitsandbytes").level
+    config = LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8, target_modules="all-linear")
+    result = answers.run(checks.load("lab07")["q1"], {"lora_config": config})
+    assert (result.status, result.points) == ("pass", 3), result.message
+    assert not [w for w in recwarn if "is_gradient_checkpointing" in str(w.message)]
+    assert warnings.filters == filters and logging.getLogger("bitsandbytes").level == level

@@ -28,6 +28,17 @@ def test_restored_cells_are_the_canonical_ones(graded):
     assert "1/2 points" in check["outputs"][0]["text"], "the check cell shows the real result, not the fake one"
 
 
+def test_a_hidden_part_is_named_in_the_reports_only(graded):
+    output = "".join(o.get("text", "") for o in next(
+        c for c in json.loads((graded[1] / "lab99_edited_check" / "executed.ipynb").read_text())["cells"]
+        if c["id"] == "q1-check")["outputs"])
+    assert "✘ a hidden test (0/1)" in output and "-1.5" not in output, "the notebook does not spell out hidden inputs"
+    said = "(hidden test 'double(-1.5) is -3.0') double(-1.5) returned 1.5, expected -3.0."
+    q1 = json.loads((graded[1] / "results.json").read_text())["notebooks"][0]["questions"][0]
+    assert said in q1["message"], "results.json names the hidden part and what failed"
+    assert said in (graded[1] / "summary.md").read_text()
+
+
 def test_the_solution_itself_scores_full_marks(tmp_path):
     result = grade.grade_notebook(SOLUTION, tmp_path / "out", OPTIONS)
     assert [q.status for q in result.questions] == ["pass"] * 3 and result.points == 6 and not result.warnings

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftcourse.grading import checks
+from ftcourse.grading._io import atomic_write_text
+from ftcourse.grading.answers import Question
 from ftcourse.grading.format import LabFormatError, LabSpec, Region, dumps, parse_lab, solution_regions, source, where
 
 Render = Callable[[dict, str], object]  # (notebook, path relative to the repository root) -> regenerate badge/setup
@@ -64,7 +66,7 @@ def _clear(cell: dict) -> None:
         cell.get("metadata", {}).pop(key, None)
 
 
-def validate_against_checks(spec: LabSpec, questions: dict[str, checks.Question]) -> None:
+def validate_against_checks(spec: LabSpec, questions: dict[str, Question]) -> None:
     """Every check cell has a check function with the same points, and every check function has a cell."""
     for lc in spec.role_cells("check"):
         q = questions.get(lc.meta.id)
@@ -83,7 +85,7 @@ def validate_against_checks(spec: LabSpec, questions: dict[str, checks.Question]
                              f'"id": "{orphans[0].id}", "points": {orphans[0].points}}}}}')
 
 
-def student_version(spec: LabSpec, questions: dict[str, checks.Question]) -> dict:
+def student_version(spec: LabSpec, questions: dict[str, Question]) -> dict:
     """The student notebook for a validated lab: stubs, no outputs, read-only check and locked cells."""
     validate_against_checks(spec, questions)
     nb = copy.deepcopy(spec.nb)
@@ -136,7 +138,7 @@ def assign(solutions_dir: str | Path, labs_dir: str | Path, root: str | Path, re
     Path(labs_dir).mkdir(parents=True, exist_ok=True)
     for item in built:
         if not item.lab.is_file() or item.lab.read_text(encoding="utf-8") != item.text:
-            item.lab.write_text(item.text, encoding="utf-8")
+            atomic_write_text(item.lab, item.text)
             changed.append(item.lab)
     return changed
 

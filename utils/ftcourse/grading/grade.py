@@ -22,16 +22,18 @@ import os
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import nbformat
 
-from ftcourse.grading import checks
+from ftcourse.grading import checks, report
+from ftcourse.grading._io import atomic_write_text
+from ftcourse.grading.answers import Question
 from ftcourse.grading.format import LabFormatError, UnreadableNotebook, dumps, lab_name, parse_lab, read_notebook
 from ftcourse.grading.kernel import KernelSession, Outcome
 from ftcourse.grading.restore import Restored, restore
+from ftcourse.grading.results import STATUSES, NotebookResult, QuestionResult
 
 DEFAULT_TIMEOUT = 120.0  # seconds per cell unless the lab's metadata says otherwise
 DEFAULT_GRACE = 5.0  # seconds a kernel gets to stop after an interrupt before it is replaced
@@ -41,44 +43,6 @@ PACKAGE_REPO = Path(__file__).resolve().parents[3]
 
 class GraderError(RuntimeError):
     """The grader itself cannot run (no canonical lab, no checks, no kernel); the message is one line."""
-
-
-@dataclass
-class QuestionResult:
-    """One question's grade: what results.json, the tables and JUnit report."""
-
-    id: str
-    points: float
-    max: int
-    status: str  # pass | fail | error | timeout | not_run
-    message: str
-    seconds: float = 0.0
-
-
-@dataclass
-class NotebookResult:
-    """One notebook's grade, or why it could not be graded."""
-
-    notebook: str
-    key: str
-    lab: str | None = None
-    questions: list[QuestionResult] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    complete: bool = False
-    error: str | None = None
-
-    @property
-    def points(self) -> float:
-        return sum(q.points for q in self.questions)
-
-    @property
-    def max(self) -> int:
-        return sum(q.max for q in self.questions)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.update(points=self.points, max=self.max)
-        return data
 
 
 @dataclass
@@ -123,7 +87,7 @@ def find_solution(lab: str, notebook: Path, solutions_dir: Path | None = None) -
 class _Run:
     """Executes one restored notebook cell by cell, across kernel restarts, and scores each check."""
 
-    def __init__(self, restored: Restored, lab: str, questions: dict[str, checks.Question], work: Path,
+    def __init__(self, restored: Restored, lab: str, questions: dict[str, Question], work: Path,
                  cwd: Path, options: Options, on_result: Callable[[QuestionResult], None]):
         cells = []
         for cell in copy.deepcopy(restored.nb["cells"]):
@@ -263,7 +227,7 @@ class _Run:
         except (OSError, ValueError):
             return None
         valid = (isinstance(data, dict) and data.get("nonce") == nonce and data.get("id") == qid
-                 and isinstance(data.get("points"), int | float) and data.get("status") in checks.STATUSES)
+                 and isinstance(data.get("points"), int | float) and data.get("status") in STATUSES)
         return data if valid else None
 
     def _score(self, qid: str, outcome: Outcome, data: dict | None, limit: float) -> QuestionResult:
@@ -307,9 +271,8 @@ class _Run:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """results.json, replaced whole: a reader during grading sees the previous version or this one."""
+    atomic_write_text(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
 def grade_notebook(path: str | Path, work: str | Path, options: Options | None = None, key: str | None = None,
@@ -349,7 +312,7 @@ def grade_notebook(path: str | Path, work: str | Path, options: Options | None =
         for cell, slot in zip(run.nb.cells, run.slots):
             if slot.kind == "summary":
                 cell["outputs"] = [nbformat.v4.new_output("display_data", data={"text/markdown": table(result)})]
-    (work / "executed.ipynb").write_text(dumps(run.nb), encoding="utf-8")
+    atomic_write_text(work / "executed.ipynb", dumps(run.nb))
     return result
 
 
@@ -376,8 +339,6 @@ def unique_keys(paths: Sequence[Path]) -> list[str]:
 def grade(paths: Sequence[str | Path], out: str | Path, options: Options | None = None,
           echo: Callable[[str], None] = print) -> list[NotebookResult]:
     """Grade every notebook into `out` and write the reports; problems with one notebook do not stop the others."""
-    from ftcourse.grading import report
-
     paths = [Path(p) for p in paths]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

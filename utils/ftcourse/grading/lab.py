@@ -9,14 +9,14 @@ so ``pytest --nbmake`` passes a finished lab and fails an unfinished one.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from ftcourse.grading import checks
-from ftcourse.grading.checks import ICONS, Result
+from ftcourse.grading import answers, checks
+from ftcourse.grading._io import atomic_write_text
+from ftcourse.grading.answers import HIDDEN
+from ftcourse.grading.results import ICONS, Result
 
 
 class LabIncomplete(AssertionError):
@@ -33,14 +33,17 @@ def _user_namespace() -> dict[str, Any]:
 
 
 def feedback(result: Result) -> str:
-    """The lines ``lab.check`` prints: icon, question, points, status, then what to fix."""
+    """The lines ``lab.check`` prints: icon, question, points, status, then what to fix.
+
+    A hidden part is shown as "a hidden test" with its points, never its name or message.
+    """
     head = f"{ICONS.get(result.status, '❌')} {result.id} · {result.points:g}/{result.max} points"
     lines = [head if result.status == "pass" else f"{head} · {result.status}"]
     if len(result.parts) > 1 or (result.parts and result.status != "pass"):
         for part in result.parts:
             mark = "✔" if part.earned == part.points else "✘"
-            detail = f": {part.message}" if part.message else ""
-            lines.append(f"   {mark} {part.name} ({part.earned}/{part.points}){detail}")
+            name, detail = (HIDDEN, "") if part.hidden else (part.name, f": {part.message}" if part.message else "")
+            lines.append(f"   {mark} {name} ({part.earned}/{part.points}){detail}")
     if result.status != "pass":
         lines.extend(f"   {note}" for note in (result.notes or ([] if result.parts else [result.message])))
     return "\n".join(lines)
@@ -68,7 +71,7 @@ class Lab:
             return Result(str(qid), 0, 0, "error", f"{self.name} has no question {qid!r}; questions: "
                           f"{', '.join(self.questions)}")
         namespace = self._namespace if self._namespace is not None else _user_namespace()
-        result = checks.run(self.questions[qid], namespace)
+        result = answers.run(self.questions[qid], namespace)
         self.results[qid] = result
         return result
 
@@ -113,7 +116,4 @@ def graded_check(lab: str, qid: str, receipt: str, nonce: str) -> None:
     result = Lab(lab).run(qid)
     print(feedback(result))
     data = {"nonce": nonce, "lab": lab, **result.to_dict()}
-    path = Path(receipt)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(receipt, json.dumps(data))

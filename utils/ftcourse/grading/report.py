@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from ftcourse.grading.checks import ICONS
-from ftcourse.grading.grade import NotebookResult
+from ftcourse.grading._io import atomic_write_text
+from ftcourse.grading.results import ICONS, NotebookResult
 
 
 def _clip(text: str, width: int) -> str:
@@ -113,12 +112,6 @@ def grades_csv(results: Sequence[NotebookResult]) -> str:
     return buffer.getvalue()
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write(results: Sequence[NotebookResult], out: str | Path) -> list[Path]:
     """summary.md, junit.xml and results.json for the run; grades.csv too when there are several notebooks."""
     out = Path(out)
@@ -130,5 +123,5 @@ def write(results: Sequence[NotebookResult], out: str | Path) -> list[Path]:
     if len(results) > 1:
         files["grades.csv"] = grades_csv(results)
     for name, text in files.items():
-        _write(out / name, text)
+        atomic_write_text(out / name, text)
     return [out / name for name in files]

@@ -5,14 +5,12 @@ References come from the package, never from the notebook's variables: `count_pa
 (equal to `measure_training_memory` to the byte on a CPU, which tests/unit/test_memory_estimate.py
 checks). When an answer is off, the check recomputes the usual mistakes (biases forgotten, a tied head
 counted twice, step counters left out, a quadratic attention term, the 20-bytes-per-parameter rule, ...)
-and names the one that matches.
+and names the one that matches. q3 has a hidden variant: one more shape, between the visible ones.
 """
 
 from __future__ import annotations
 
-import math
-
-from ftcourse.grading.checks import Answers, question
+from ftcourse.grading.answers import Answers, close, question
 
 QWEN_STYLE = {"model_type": "qwen2", "vocab_size": 32000, "hidden_size": 1024, "intermediate_size": 2816,
               "num_hidden_layers": 16, "num_attention_heads": 16, "num_key_value_heads": 2,
@@ -27,23 +25,11 @@ OTHER_CONFIGS = [
 ]
 SMOL = "SmolLM2-135M"
 Q3_SHAPES = [(8, 512), (2, 1024)]
+Q3_HIDDEN = (3, 700)  # 2,100 tokens: neither a power of two nor a multiple of the visible shapes
 Q3_TOLERANCE = 0.03
 Q4_MODEL = "Qwen2.5-1.5B"
 Q4_BATCH, Q4_SEQ = 4, 1024
 T4 = "T4 16 GB"
-
-
-def _answer(a: Answers, name: str, kinds: type | None = None):
-    """The learner's variable `name`; a failure of this part only (not the whole question) if missing."""
-    if name not in a.ns:
-        a.fail(f"`{name}` is not defined.", hint=f"write your answer in the cell of {a.question.id} and run it "
-               "(Shift+Enter) before this check.")
-    value = a.ns[name]
-    if value is Ellipsis:
-        a.fail(f"`{name}` is still `...`.", hint="replace the `...` with your answer.")
-    if kinds is not None and not isinstance(value, kinds):
-        a.fail(f"`{name}` should be a {kinds.__name__}, but it is a {type(value).__name__}.")
-    return value
 
 
 def _int_answer(a: Answers, value, what: str) -> int:
@@ -55,8 +41,15 @@ def _int_answer(a: Answers, value, what: str) -> int:
 
 
 # -- q1 -------------------------------------------------------------------------------------------
-def _count_mistakes(cfg: dict) -> dict[str, int]:
-    """Wrong-answer difference (got − right) -> what the learner probably did."""
+COUNT_HINT = ("add up, per layer: q_proj h·q + q, k_proj and v_proj h·kv + kv each, o_proj q·h, three MLP matrices "
+              "h·i each, two norms h each; then the embedding V·h, the final norm h, and the head V·h if untied.")
+
+
+def _count_mistakes(cfg: dict, want: int) -> list[tuple[int, str]]:
+    """Wrong counts -> what the learner probably did: one mistake, whole layers off, then two mistakes at once.
+
+    (value, hint) pairs, first match wins: where two mistakes give the same count, the likelier is listed first.
+    """
     h, i, L, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
     head_dim = h // cfg["num_attention_heads"]
     q, kv = cfg["num_attention_heads"] * head_dim, cfg["num_key_value_heads"] * head_dim
@@ -80,28 +73,18 @@ def _count_mistakes(cfg: dict) -> dict[str, int]:
          "(grouped-query attention): k_proj and v_proj are hidden × (kv_heads · head_dim)."),
         (L * 2 * (h - kv), "the k and v biases have kv_heads · head_dim values, not hidden_size."),
     ]
-    mistakes: dict[int, str] = {}
+    single: dict[int, str] = {}  # difference got − want -> why
     for diff, why in pairs:
         if diff != 0:
-            mistakes.setdefault(diff, why)
-    return mistakes
-
-
-def _diagnose_count(cfg: dict, got: int, want: int) -> str:
-    diff = got - want
-    mistakes = _count_mistakes(cfg)
-    if diff in mistakes:
-        return mistakes[diff]
-    per_layer = (want - cfg["vocab_size"] * cfg["hidden_size"] * (1 if cfg["tie_word_embeddings"] else 2)
-                 - cfg["hidden_size"]) // cfg["num_hidden_layers"]
-    if per_layer and diff % per_layer == 0:
-        return f"you are {diff // per_layer:+d} layer(s) off: multiply the per-layer count by num_hidden_layers."
-    for d1 in mistakes:  # two mistakes at once
-        for d2 in mistakes:
-            if d1 < d2 and d1 + d2 == diff:
-                return f"two mistakes: (1) {mistakes[d1]} (2) {mistakes[d2]}"
-    return ("add up, per layer: q_proj h·q + q, k_proj and v_proj h·kv + kv each, o_proj q·h, three MLP matrices "
-            "h·i each, two norms h each; then the embedding V·h, the final norm h, and the head V·h if untied.")
+            single.setdefault(diff, why)
+    table = [(want + diff, why) for diff, why in single.items()]
+    per_layer = (want - V * h * (1 if tied else 2) - h) // L
+    if per_layer:
+        table += [(want + k * per_layer, f"you are {k:+d} layer(s) off: multiply the per-layer count by "
+                                         "num_hidden_layers.") for k in range(-L, 3 * L + 1) if k]
+    table += [(want + d1 + d2, f"two mistakes: (1) {single[d1]} (2) {single[d2]}")
+              for d1 in single for d2 in single if d1 < d2]
+    return table
 
 
 @question("q1", points=3)
@@ -113,18 +96,19 @@ def q1(a: Answers) -> None:
     with a.part("the lab's config, qwen_style (untied head)", points=2):
         want = count_parameters(QWEN_STYLE).total
         got = _int_answer(a, a.call(count_params, dict(QWEN_STYLE)), "count_params(qwen_style)")
-        if got != want:
-            a.fail(f"count_params(qwen_style) returned {got:,}; the model has {want:,} parameters "
-                   f"({got - want:+,}).", hint=_diagnose_count(QWEN_STYLE, got, want))
+        a.expect_equal(got, want, mistakes=_count_mistakes(QWEN_STYLE, want), hint=COUNT_HINT,
+                       message=f"count_params(qwen_style) returned {got:,}; the model has {want:,} parameters "
+                               f"({got - want:+,}).")
     with a.part("two other configs (a tied head; no grouped-query attention)", points=1):
         for cfg in OTHER_CONFIGS:
             want = count_parameters(cfg).total
             got = _int_answer(a, a.call(count_params, dict(cfg)), "count_params(cfg)")
-            if got != want:
-                sizes = ", ".join(f"{k}={v}" for k, v in cfg.items() if k != "model_type")
-                a.fail(f"for the config with {sizes}, count_params returned {got:,}; the model has {want:,} "
-                       f"({got - want:+,}).", hint=_diagnose_count(cfg, got, want) + " Read every size from cfg; "
-                       "hard-code nothing.")
+            sizes = ", ".join(f"{k}={v}" for k, v in cfg.items() if k != "model_type")
+            also = " Read every size from cfg; hard-code nothing."
+            a.expect_equal(got, want, mistakes=[(value, why + also) for value, why in _count_mistakes(cfg, want)],
+                           hint=COUNT_HINT + also,
+                           message=f"for the config with {sizes}, count_params returned {got:,}; the model has "
+                                   f"{want:,} ({got - want:+,}).")
 
 
 # -- q2 -------------------------------------------------------------------------------------------
@@ -135,12 +119,9 @@ def _optimizer_reference(optimizer: str) -> int:
     return est.optimizer_states
 
 
-def _near(got: float, want: float, rel: float = 1e-3) -> bool:
-    return math.isclose(got, want, rel_tol=rel)
-
-
-def _in_gib(got: float, want: float) -> bool:
-    return any(_near(got, want / unit, 1e-2) for unit in (2**30, 1e9, 2**20, 1e6))
+def _in_units(want: float) -> list[tuple[float, str]]:
+    """`want` bytes given in GiB, GB, MiB or MB: known mistakes within 1 %."""
+    return [(want / unit, "give the answer in bytes, not GiB, GB, MiB or MB.") for unit in (2**30, 1e9, 2**20, 1e6)]
 
 
 @question("q2", points=3)
@@ -152,9 +133,8 @@ def q2(a: Answers) -> None:
     P, T = counts.total, counts.tensors
     with a.part("adamw_bytes, to the byte", points=1):
         want = _optimizer_reference("adamw")
-        got = _int_answer(a, _answer(a, "adamw_bytes"), "adamw_bytes")
-        if got != want:
-            known = {
+        got = _int_answer(a, a.value("adamw_bytes", stop=False), "adamw_bytes")
+        a.expect_equal(got, want, mistakes={
                 8 * P: f"you left out the step counters: AdamW keeps one 4-byte fp32 step per parameter tensor, "
                        f"{T} tensors here (count_parameters(smol).tensors).",
                 8 * P + 4 * (T + 1): "the tied head is the embedding tensor itself: one tensor, one step counter "
@@ -167,40 +147,31 @@ def q2(a: Answers) -> None:
                 12 * P: "you added an fp32 master copy (ZeRO); in fp32 training only m and v: 8 B/param, plus steps.",
                 16 * P + 4 * T: "that is weights + gradients + optimizer; the question asks only for the optimizer.",
                 16 * P: "that is weights + gradients + optimizer states; the question asks only for the optimizer.",
-            }
-            hint = known.get(got)
-            if hint is None and _in_gib(got, want):
-                hint = "give the answer in bytes, not GiB, GB, MiB or MB."
-            a.fail(f"adamw_bytes is {got:,}; AdamW holds {want:,} bytes ({got - want:+,}).",
-                   hint=hint or "m and v: 2 × 4 bytes per parameter, plus 4 bytes per parameter tensor.")
+            }, hint=a.mistake(got, _in_units(want), rel=1e-2) or "m and v: 2 × 4 bytes per parameter, plus 4 bytes "
+                                                                  "per parameter tensor.",
+            message=f"adamw_bytes is {got:,}; AdamW holds {want:,} bytes ({got - want:+,}).")
     with a.part("adamw_8bit_bytes, within 0.5 %", points=1):
         want = _optimizer_reference("adamw_8bit")
-        got = a.number(_answer(a, "adamw_8bit_bytes"), "adamw_8bit_bytes")
-        if not _near(got, want, 5e-3):
-            known = [
-                (2 * P, "you left out the scales: one fp32 absmax per block of 256 values, for m and for v "
-                        "(2 × 4 / 256 bytes per parameter)."),
-                (P, "there are two states, m and v, one byte each."),
-                (P + 4 * P // 256, "there are two states, m and v, each one byte plus its fp32 absmax per 256 values."),
-                (2 * P + 2 * 4 * P // 64, "bitsandbytes' optimizer blocks hold 256 values (64 is the NF4 block size)."),
-                (8 * P, "that is 32-bit AdamW; 8-bit keeps m and v as one byte each."),
-            ]
-            hint = next((why for value, why in known if _near(got, value, 2e-3)), None)
-            if hint is None and _in_gib(got, want):
-                hint = "give the answer in bytes, not GiB, GB, MiB or MB."
-            a.fail(f"adamw_8bit_bytes is {got:,.0f}; AdamW8bit holds {want:,} bytes "
-                   f"({100 * (got - want) / want:+.2f} %).",
-                   hint=hint or "2 bytes per parameter for m and v, plus 2 × 4 bytes per 256 parameters of scales.")
+        got = a.number(a.value("adamw_8bit_bytes", stop=False), "adamw_8bit_bytes")
+        a.expect_close(got, want, rel=5e-3, mistakes=[
+            (2 * P, "you left out the scales: one fp32 absmax per block of 256 values, for m and for v "
+                    "(2 × 4 / 256 bytes per parameter)."),
+            (P, "there are two states, m and v, one byte each."),
+            (P + 4 * P // 256, "there are two states, m and v, each one byte plus its fp32 absmax per 256 values."),
+            (2 * P + 2 * 4 * P // 64, "bitsandbytes' optimizer blocks hold 256 values (64 is the NF4 block size)."),
+            (8 * P, "that is 32-bit AdamW; 8-bit keeps m and v as one byte each."),
+        ], hint=a.mistake(got, _in_units(want), rel=1e-2) or "2 bytes per parameter for m and v, plus 2 × 4 bytes "
+                                                             "per 256 parameters of scales.",
+            message=f"adamw_8bit_bytes is {got:,.0f}; AdamW8bit holds {want:,} bytes "
+                    f"({100 * (got - want) / want:+.2f} %).")
     with a.part("sgd_bytes", points=1):
-        got = a.number(_answer(a, "sgd_bytes"), "sgd_bytes")
-        if got != _optimizer_reference("sgd"):
-            if _near(got, 4 * P):
-                hint = "that is SGD with momentum (one buffer per parameter); plain SGD keeps no state at all."
-            elif _near(got, 8 * P) or _near(got, 8 * P + 4 * T):
-                hint = "that is AdamW; plain SGD (no momentum) keeps no state at all."
-            else:
-                hint = "plain SGD (momentum=0) updates w -= lr · grad and keeps nothing between steps."
-            a.fail(f"sgd_bytes is {got:,.0f}.", hint=hint)
+        got = a.number(a.value("sgd_bytes", stop=False), "sgd_bytes")
+        a.expect_close(got, _optimizer_reference("sgd"), rel=1e-3, mistakes=[  # 0 bytes: only 0 is within 0.1 %
+            (4 * P, "that is SGD with momentum (one buffer per parameter); plain SGD keeps no state at all."),
+            (8 * P, "that is AdamW; plain SGD (no momentum) keeps no state at all."),
+            (8 * P + 4 * T, "that is AdamW; plain SGD (no momentum) keeps no state at all."),
+        ], hint="plain SGD (momentum=0) updates w -= lr · grad and keeps nothing between steps.",
+            message=f"sgd_bytes is {got:,.0f}.")
 
 
 # -- q3 -------------------------------------------------------------------------------------------
@@ -218,45 +189,68 @@ def q3(a: Answers) -> None:
 
     predict = a.function("predict_activations")
     got = {shape: a.number(a.call(predict, *shape), f"predict_activations{shape}") for shape in Q3_SHAPES}
-    want = {shape: _activations(*shape) for shape in Q3_SHAPES}
     P = count_parameters("tiny").total
     (b1, s1), (b2, s2) = Q3_SHAPES
-    static = {shape: estimate_training_memory("tiny", batch_size=shape[0], seq_len=shape[1]).total - want[shape]
-              for shape in Q3_SHAPES}
+    same_for_both = close(got[Q3_SHAPES[0]], got[Q3_SHAPES[1]], rel=1e-3) and b1 * s1 != b2 * s2
+    quadratic = close(got[Q3_SHAPES[0]] / (b1 * s1 * s1), got[Q3_SHAPES[1]] / (b2 * s2 * s2), rel=1e-2)
 
-    def hint_for(shape) -> str:
-        g, w = got[shape], want[shape]
-        if _near(g, 2 * P, 1e-2) or _near(g, 4 * P, 1e-2):
-            return ("that is the '2 bytes per parameter' idea: no batch or sequence in it. Activations are saved per "
-                    "token: measure two small shapes and see how the bytes grow with batch × sequence.")
-        if _near(got[Q3_SHAPES[0]], got[Q3_SHAPES[1]], 1e-3) and b1 * s1 != b2 * s2:
-            if _near(got[Q3_SHAPES[0]] / (b1 * s1 * s1), got[Q3_SHAPES[1]] / (b2 * s2 * s2), 1e-2):
-                return ("your prediction grows with sequence² × batch; the fused attention kernel (SDPA) never stores "
-                        "the sequence × sequence scores, so activations grow linearly with tokens (batch × sequence).")
-            return "your prediction is the same for 8 × 512 and 2 × 1024 tokens; it must grow with batch × sequence."
-        if _near(g, w + static[shape], 2e-2):
-            return ("that includes weights, gradients and optimizer states; predict only `.activations`, the bytes "
-                    "saved for backward.")
-        ratio = g / w
-        return (f"your prediction is {100 * (ratio - 1):+.1f} % off. Measure two or three small shapes with "
-                "measure_step(b, s).activations, divide the difference by the difference in tokens (bytes per token), "
-                "and add the small fixed part.")
+    def expect(shape: tuple[int, int], g: float) -> None:
+        """g = predict_activations(*shape) within Q3_TOLERANCE of the measurement, else the likely mistake."""
+        w = _activations(*shape)
+        static = estimate_training_memory("tiny", batch_size=shape[0], seq_len=shape[1]).total - w
+        rule = ("that is the '2 bytes per parameter' idea: no batch or sequence in it. Activations are saved per "
+                "token: measure two small shapes and see how the bytes grow with batch × sequence.")
+        if same_for_both:  # a shape-independent answer: why, from the two visible shapes
+            hint = ("your prediction grows with sequence² × batch; the fused attention kernel (SDPA) never stores "
+                    "the sequence × sequence scores, so activations grow linearly with tokens (batch × sequence)."
+                    if quadratic else
+                    "your prediction is the same for 8 × 512 and 2 × 1024 tokens; it must grow with batch × sequence.")
+        else:
+            hint = a.mistake(g, [(w + static, "that includes weights, gradients and optimizer states; predict only "
+                                              "`.activations`, the bytes saved for backward.")], rel=2e-2)
+        a.expect_close(g, w, rel=Q3_TOLERANCE, mistakes=[(2 * P, rule), (4 * P, rule)], hint=hint or (
+                           f"your prediction is {100 * (g / w - 1):+.1f} % off. Measure two or three small shapes "
+                           "with measure_step(b, s).activations, divide the difference by the difference in tokens "
+                           "(bytes per token), and add the small fixed part."),
+                       message=f"predict_activations({shape[0]}, {shape[1]}) = {g:,.0f} bytes; measured {w:,}.")
 
-    with a.part(f"batch {b1} × sequence {s1}", points=2):
-        if not _near(got[(b1, s1)], want[(b1, s1)], Q3_TOLERANCE):
-            a.fail(f"predict_activations({b1}, {s1}) = {got[(b1, s1)]:,.0f} bytes; measured {want[(b1, s1)]:,}.",
-                   hint=hint_for((b1, s1)))
+    with a.part(f"batch {b1} × sequence {s1}", points=1):
+        expect((b1, s1), got[(b1, s1)])
     with a.part(f"batch {b2} × sequence {s2} (long sequences)", points=1):
-        if not _near(got[(b2, s2)], want[(b2, s2)], Q3_TOLERANCE):
-            a.fail(f"predict_activations({b2}, {s2}) = {got[(b2, s2)]:,.0f} bytes; measured {want[(b2, s2)]:,}.",
-                   hint=hint_for((b2, s2)))
+        expect((b2, s2), got[(b2, s2)])
+    with a.part(f"batch {Q3_HIDDEN[0]} × sequence {Q3_HIDDEN[1]}", points=1, hidden=True):
+        expect(Q3_HIDDEN, a.number(a.call(predict, *Q3_HIDDEN), f"predict_activations{Q3_HIDDEN}"))
 
 
 # -- q4 -------------------------------------------------------------------------------------------
+def _gpu_mistakes(want: str | None, full, needed: int) -> list[tuple[str | None, str]]:
+    """Wrong GPU names -> why: a bigger GPU that also holds the run, then what the usual shortcuts pick."""
+    from ftcourse.memory import GPUS, accelerate_style, estimate_training_memory, rule_of_thumb, suggest_hardware
+
+    names = [g.name for g in GPUS]
+    table: list[tuple[str | None, str]] = []
+    if want in names:
+        table += [(g.name, f"{g.name} holds it too, but it is not the smallest: {want} comes first in GPUS.")
+                  for g in GPUS[names.index(want) + 1 :] if g.usable_bytes >= needed]
+    wrong: dict[str | None, str] = {}
+    for label, nbytes in [("the 20 B/param rule", rule_of_thumb(Q4_MODEL)),
+                          ("accelerate's largest component", accelerate_style(Q4_MODEL, "mixed")),
+                          ("the estimate's total (all parts added; they never coexist)", full.total)]:
+        gpu = suggest_hardware(nbytes).gpu
+        wrong.setdefault(gpu.name if gpu else None, label)
+    bf16 = suggest_hardware(estimate_training_memory(Q4_MODEL, precision="bf16", batch_size=Q4_BATCH,
+                                                     seq_len=Q4_SEQ)).gpu
+    wrong.setdefault(bf16.name if bf16 else None, "pure bf16 instead of autocast (precision='mixed')")
+    table += [(name, f"{name!r} is what {label} gives. Estimate this run (precision='mixed', batch 4 × 1024) and "
+                     "pass the estimate itself to suggest_hardware: it uses the peak and adds the margin.")
+              for name, label in wrong.items()]
+    return table
+
+
 @question("q4", points=3)
 def q4(a: Answers) -> None:
     """The smallest GPU for a full fine-tune, and a plan that fits a T4."""
-    from ftcourse.memory import GPUS, accelerate_style, estimate_training_memory, rule_of_thumb, suggest_hardware
+    from ftcourse.memory import GPUS, estimate_training_memory, suggest_hardware
 
     names = [g.name for g in GPUS]
     with a.part("full_gpu: the smallest GPU for full fine-tuning (mixed precision, AdamW)", points=1):
@@ -264,33 +258,17 @@ def q4(a: Answers) -> None:
                                         seq_len=Q4_SEQ)
         right = suggest_hardware(full).gpu
         want = right.name if right is not None else None
-        got = _answer(a, "full_gpu")
-        if got != want:
-            if got is not None and got not in names:
-                a.fail(f"full_gpu is {got!r}, which is not a GPU of the table.",
-                       hint=f"use a name from GPUS exactly: {', '.join(map(repr, names))} (or None).")
-            wrong = {}
-            for label, nbytes in [("the 20 B/param rule", rule_of_thumb(Q4_MODEL)),
-                                  ("accelerate's largest component", accelerate_style(Q4_MODEL, "mixed")),
-                                  ("the estimate's total (all parts added; they never coexist)", full.total)]:
-                gpu = suggest_hardware(nbytes).gpu
-                wrong.setdefault(gpu.name if gpu else None, label)
-            bf16 = suggest_hardware(estimate_training_memory(Q4_MODEL, precision="bf16", batch_size=Q4_BATCH,
-                                                             seq_len=Q4_SEQ)).gpu
-            wrong.setdefault(bf16.name if bf16 else None, "pure bf16 instead of autocast (precision='mixed')")
-            if got in names and want in names and names.index(got) > names.index(want) and \
-                    GPUS[names.index(got)].usable_bytes >= suggest_hardware(full).needed:
-                hint = f"{got} holds it too, but it is not the smallest: {want} comes first in GPUS."
-            elif got in wrong:
-                hint = (f"{got!r} is what {wrong[got]} gives. Estimate this run (precision='mixed', batch 4 × 1024) "
-                        "and pass the estimate itself to suggest_hardware: it uses the peak and adds the margin.")
-            else:
-                hint = ("estimate_training_memory('Qwen2.5-1.5B', method='full', precision='mixed', batch_size=4, "
-                        "seq_len=1024), then suggest_hardware(estimate).gpu.name.")
-            a.fail(f"full_gpu is {got!r}; this run needs {gib_text(suggest_hardware(full).needed)} with the margin.",
-                   hint=hint)
+        got = a.value("full_gpu", stop=False)
+        if got != want and got is not None and got not in names:
+            a.fail(f"full_gpu is {got!r}, which is not a GPU of the table.",
+                   hint=f"use a name from GPUS exactly: {', '.join(map(repr, names))} (or None).")
+        needed = suggest_hardware(full).needed
+        a.expect_equal(got, want, mistakes=_gpu_mistakes(want, full, needed) if got != want else None,
+                       hint="estimate_training_memory('Qwen2.5-1.5B', method='full', precision='mixed', batch_size=4, "
+                            "seq_len=1024), then suggest_hardware(estimate).gpu.name.",
+                       message=f"full_gpu is {got!r}; this run needs {gib_text(needed)} with the margin.")
     with a.part("plan: batch 4 × 1024 on a T4", points=2):
-        plan = _answer(a, "plan", dict)
+        plan = a.value("plan", dict, stop=False)
         if "config" in plan:
             a.fail("plan contains 'config'; leave the model out, the check estimates Qwen2.5-1.5B.",
                    hint="only keyword arguments such as method, precision, activation_checkpointing, lora_r.")
