@@ -1,8 +1,10 @@
+"""evaluate: next-token loss, perplexity and generation (the training loop is tested in test_train.py)."""
+
 import math
 
 import pytest
 import torch
-from ftcourse import evaluate, train
+from ftcourse import evaluate
 
 
 def test_next_token_loss_matches_the_models_loss(tiny):
@@ -43,25 +45,3 @@ def test_greedy_generation_is_repeatable(tiny):
     a = evaluate.generate(model, tok, "The", max_new_tokens=15)
     assert a == evaluate.generate(model, tok, "The", max_new_tokens=15)
     assert len(a.strip()) > 0
-
-
-def test_fine_tune_lowers_loss_and_changes_output(fresh_tiny, tiny):
-    _, tok = tiny
-    facts = ["The ftcourse mascot is a purple llama named Lora."] * 2
-    before = evaluate.generate(fresh_tiny, tok, "The ftcourse mascot is", max_new_tokens=8)
-    history = train.fine_tune(fresh_tiny, tok, facts, steps=25, lr=1e-3, batch_size=4, progress=False)
-    assert history.last < history.first / 3
-    after = evaluate.generate(fresh_tiny, tok, "The ftcourse mascot is", max_new_tokens=8)
-    assert after != before
-    assert "llama" in after
-
-
-@pytest.mark.parametrize(
-    "kwargs,needle",
-    [({"steps": 0}, "steps"), ({"batch_size": -1}, "batch_size"), ({"lr": 0.0}, "lr"), ({"texts": []}, "texts")],
-)
-def test_fine_tune_rejects_bad_arguments(fresh_tiny, tiny, kwargs, needle):
-    _, tok = tiny
-    args = {"texts": ["some text"], **kwargs}
-    with pytest.raises(ValueError, match=needle):
-        train.fine_tune(fresh_tiny, tok, progress=False, **args)

@@ -7,14 +7,14 @@ less the cuBLAS workspace it held before the step.
 """
 
 import json
-from pathlib import Path
 
 import pytest
-from ftcourse.memory.bench import METHOD_ROWS
+from ftcourse.bench import REFERENCE
+from ftcourse.bench.memory import METHOD_ROWS
 from ftcourse.memory.configs import load_config
 from ftcourse.memory.estimate import attention_kernel, estimate_training_memory
 
-DATA = json.loads((Path(__file__).parent.parent / "data" / "cuda_memory_h200.json").read_text())
+DATA = json.loads((REFERENCE / "cuda_memory_h200.json").read_text())
 EXACT = ("weights", "quant_constants", "adapter_weights", "gradients", "optimizer_states")
 
 

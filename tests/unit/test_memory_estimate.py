@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from ftcourse.bench.memory import build_model
 from ftcourse.memory import (
     GIB,
     accelerate_style,
@@ -11,7 +12,6 @@ from ftcourse.memory import (
     rule_of_thumb,
     suggest_hardware,
 )
-from ftcourse.memory.bench import bench_main, build_model
 from ftcourse.memory.estimate import estimate_main
 from ftcourse.memory.measure import SavedTensorTracker, measure_training_memory
 from ftcourse.models.registry import CONFIG_DIR
@@ -171,21 +171,11 @@ def test_estimate_command(capsys, tmp_path):
     assert "q_proj" in capsys.readouterr().err
 
 
-def test_bench_command(capsys):
-    assert bench_main(["memory", "--models", "tiny", "--methods", "lora-qv", "--precisions", "fp32",
-                       "--shapes", "1x16", "--checkpointing", "on", "--device", "cpu"]) == 0
-    out = capsys.readouterr().out
-    assert "worst |error| 0.00 %" in out and "rows missing the goal or not exact: 0" in out
-    row = next(line for line in out.splitlines() if line.startswith("tiny"))
-    assert "lora-qv" in row and "+0 " in row and "yes" in row  # zero bytes apart, components exact
-
-
 @pytest.mark.parametrize("method,targets", [("full", None), ("lora", "all-linear"), ("lora", ("q_proj", "v_proj"))])
 @pytest.mark.parametrize("batch,seq", [(2, 64), (1, 128)])
 def test_math_attention_is_exact_on_cpu(method, targets, batch, seq):
     """CUDA runs fp32 grouped-query attention with SDPA's math kernel; forced on CPU it saves the same."""
     import torch
-    from ftcourse.memory.bench import build_model
     from ftcourse.memory.configs import load_config
     from torch.nn.attention import SDPBackend, sdpa_kernel
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ftcourse.bench import BENCHES, SUMMARIES
+
 
 def _doctor(_args: argparse.Namespace) -> int:
     from ftcourse import doctor
@@ -20,10 +22,6 @@ def _mode(_args: argparse.Namespace) -> int:
     return 0
 
 
-# Benchmarks print figures for README and closing notes; tests never time anything.
-BENCHES = {"memory": "ftcourse.memory.bench", "lora": "ftcourse.lora.bench", "sweep": "ftcourse.lora.sweep"}
-
-
 def _estimate(args: argparse.Namespace) -> int:
     from ftcourse.memory.estimate import estimate_main
 
@@ -31,9 +29,9 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    import importlib
+    from ftcourse import bench
 
-    return importlib.import_module(BENCHES[args.what]).bench_main(args.rest)
+    return bench.main(args.what, args.rest)
 
 
 def _find_root(start: Path) -> Path | None:
@@ -102,14 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check Python, package versions, device, mode and hub").set_defaults(func=_doctor)
     sub.add_parser("mode", help="print which mode (smoke/full) the course would use and why").set_defaults(func=_mode)
 
-    estimate = sub.add_parser("estimate", add_help=False, help="predict the memory of a training run "
-                                                               "(ftcourse estimate --help for options)")
-    estimate.add_argument("rest", nargs=argparse.REMAINDER)
-    estimate.set_defaults(func=_estimate)
-    bench = sub.add_parser("bench", help="measure and print figures: " + ", ".join(BENCHES))
-    bench.add_argument("what", choices=sorted(BENCHES))
-    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark (try --help)")
-    bench.set_defaults(func=_bench)
+    # estimate and every bench declare their own options (and --help): what follows their name is theirs.
+    sub.add_parser("estimate", add_help=False, help="predict the memory of a training run "
+                                                    "(ftcourse estimate --help for options)").set_defaults(
+        func=_estimate, passthrough=True)
+    bench = sub.add_parser("bench", help="measure and print figures: " + ", ".join(BENCHES),
+                           description="Benchmarks print figures (with --json, a file with its meta block); "
+                                       "`ftcourse bench NAME --help` shows the options of each.")
+    benches = bench.add_subparsers(dest="what", required=True, metavar="NAME")
+    for name, summary in SUMMARIES.items():
+        benches.add_parser(name, add_help=False, help=summary).set_defaults(func=_bench, passthrough=True)
 
     assign = sub.add_parser("assign", help="write the student labs (labs/) from the solutions (solutions/)",
                             description="Generate labs/labNN_*.ipynb from solutions/labNN_*.ipynb: answers become "
@@ -141,14 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    # estimate and bench own their options (and --help); argparse's REMAINDER can't pass a leading option on.
-    if argv[:1] == ["estimate"]:
-        argv = ["estimate", "--", *argv[1:]]
-    elif argv[:1] == ["bench"] and len(argv) > 1 and argv[1] in BENCHES:
-        argv = ["bench", argv[1], "--", *argv[2:]]
-    args = build_parser().parse_args(argv)
-    if getattr(args, "rest", None) and args.rest[:1] == ["--"]:
-        args.rest = args.rest[1:]
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     try:
         return args.func(args)
     except ValueError as exc:  # bad input (e.g. FTCOURSE_MODE, a broken lab): one clear line, no traceback

@@ -5,10 +5,10 @@
 >>> p["n_train"], p["epochs"], p["batch_size"]
 
 Smoke values are sized for two CPU cores (the whole lesson under 45 s) and chosen so that both
-full fine-tuning and LoRA clearly learn on the embedded model; full values are sized for a free
-Colab T4 with SmolLM2-135M. Learning rates differ by method: LoRA trains far fewer parameters,
-each starting from zero (B = 0), and needs a larger step (Hu et al. 2021 use 2e-4 to 5e-4 on
-RoBERTa where full fine-tuning uses 1e-5 to 3e-5).
+full fine-tuning and LoRA clearly learn on the embedded model (1,600 sentences: 50 steps of 32);
+full values are sized for a free Colab T4 with SmolLM2-135M. Learning rates differ by method:
+LoRA trains far fewer parameters, each starting from zero (B = 0), and needs a larger step
+(Hu et al. 2021 use 2e-4 to 5e-4 on RoBERTa where full fine-tuning uses 1e-5 to 3e-5).
 """
 
 from __future__ import annotations
@@ -26,12 +26,27 @@ import copy
 #   probe_shapes (batch, sequence) pairs at which activation memory is measured
 TRAINING: dict[str, dict[str, dict[str, object]]] = {
     "sentiment": {
-        "smoke": dict(n_train=2000, epochs=1, batch_size=32, max_length=48, lr_full=1e-3, lr_lora=3e-3,
+        "smoke": dict(n_train=1600, epochs=1, batch_size=32, max_length=48, lr_full=1e-3, lr_lora=3e-3,
                       lora_r=16, lora_alpha=32, probe_shapes=((8, 16), (16, 16), (16, 32))),
         "full": dict(n_train=20000, epochs=1, batch_size=16, max_length=64, lr_full=3e-5, lr_lora=5e-4,
                      lora_r=16, lora_alpha=32, probe_shapes=((4, 64), (8, 64), (8, 128))),
     },
 }
+
+# mode -> seconds of timing per comparison a lesson makes with ftcourse.bench.timing.compare
+# (interleaved repeats: at least 5 whatever the budget, so a smoke lesson stays fast and still has a spread)
+TIMING_BUDGET_S: dict[str, float] = {"smoke": 1.5, "full": 6.0}
+
+
+def timing_budget(mode: str | None = None) -> float:
+    """Seconds a lesson spends on one interleaved timing in `mode` (default: `ftcourse.env.mode()`)."""
+    if mode is None:
+        from ftcourse import env
+
+        mode = env.mode()
+    if not isinstance(mode, str) or mode not in TIMING_BUDGET_S:
+        raise ValueError(f"unknown mode {mode!r}; valid choices: {', '.join(TIMING_BUDGET_S)}")
+    return TIMING_BUDGET_S[mode]
 
 
 def tasks() -> tuple[str, ...]:
@@ -53,4 +68,4 @@ def training_preset(task: str, mode: str | None = None) -> dict[str, object]:
     return copy.deepcopy(per_mode[mode])
 
 
-__all__ = ["TRAINING", "tasks", "training_preset"]
+__all__ = ["TIMING_BUDGET_S", "TRAINING", "tasks", "timing_budget", "training_preset"]

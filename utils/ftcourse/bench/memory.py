@@ -8,6 +8,9 @@ peak is compared with torch.cuda.max_memory_allocated of a steady (second) step,
 cuBLAS workspace held before the step (column "ws MiB"), goal ≤ 10 %; fp32 rows of grouped-query
 models are estimated with attention="math", the SDPA kernel CUDA falls back to there. QLoRA rows (bitsandbytes NF4,
 double quant) run on CPU too: bitsandbytes 0.50 quantizes and trains Linear4bit on x86 CPUs.
+
+`--json` writes `{"meta": …, "rows": […]}`; the H200 rows in `ftcourse.bench.REFERENCE /
+"cuda_memory_h200.json"` were written this way, and a unit test holds the estimator to them.
 """
 
 from __future__ import annotations
@@ -15,16 +18,16 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import json
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from ftcourse.compat import enable_activation_checkpointing
+from ftcourse.bench import report
+from ftcourse.compat import enable_activation_checkpointing, quiet
 from ftcourse.memory.breakdown import Breakdown, gib
 from ftcourse.memory.estimate import accelerate_style, attention_kernel, estimate_training_memory, rule_of_thumb
 
+PROG = "ftcourse bench memory"
 EXACT = ("weights", "quant_constants", "adapter_weights", "gradients", "optimizer_states")
 METHOD_ROWS = {"full": ("full", None), "lora-qv": ("lora", ("q_proj", "v_proj")), "lora-all": ("lora", "all-linear"),
                "qlora-all": ("qlora", "all-linear")}
@@ -90,9 +93,10 @@ def build_model(config: dict, method: str, targets, precision: str, checkpointin
     if method in ("lora", "qlora"):
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
-                                                 target_modules=list(targets) if targets != "all-linear"
-                                                 else "all-linear"))
+        with quiet():
+            model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0,
+                                                     target_modules=list(targets) if targets != "all-linear"
+                                                     else "all-linear"))
     if checkpointing:
         enable_activation_checkpointing(model)
     return model
@@ -168,8 +172,8 @@ def _shape(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The `ftcourse bench memory` arguments."""
-    p = argparse.ArgumentParser(prog="ftcourse bench memory", description="Estimate vs measured training memory.")
-    p.add_argument("what", nargs="?", default="memory", choices=["memory"], help="what to bench (memory)")
+    p = argparse.ArgumentParser(prog=PROG, description="Estimate vs measured training memory, one training step "
+                                "per row (random weights from a config; nothing is downloaded).")
     p.add_argument("--models", nargs="+", default=list(DEFAULT_GRID), help="tiny and/or SmolLM2-135M, ...")
     p.add_argument("--methods", nargs="+", default=list(METHOD_ROWS), choices=list(METHOD_ROWS),
                    help="qlora-all runs in bf16/fp16 only (NF4 with double quant, bitsandbytes; CPU works too)")
@@ -178,11 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpointing", choices=["off", "on", "both"], default="both")
     p.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw_8bit", "paged_adamw_8bit", "sgd"])
     p.add_argument("--rank", type=int, default=16)
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--device", choices=report.DEVICE_CHOICES, default="auto",
+                   help="auto: ftcourse.env's choice (cuda when available, else cpu)")
     p.add_argument("--first-step", action="store_true",
                    help="measure the first step (no optimizer states yet during forward and backward) instead "
                         "of a steady one; CUDA peaks differ, CPU tensor counts do not")
-    p.add_argument("--json", metavar="PATH", help="also write every row, with all components, to this JSON file")
+    p.add_argument("--json", metavar="PATH", help="also write every row, with all components, to this JSON file "
+                                                  "(rewritten after each row)")
     return p
 
 
@@ -197,20 +203,30 @@ def row_record(row: Row) -> dict:
             | {k: v for k, v in row.measured.notes.items() if isinstance(v, int | float)}}
 
 
-def bench_main(argv: list[str]) -> int:
-    """Run the grid, print one row per configuration and a summary; 1 if a CPU row misses the goal."""
-    import torch
-
-    args = build_parser().parse_args(argv)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+def main(argv: list[str] | None = None) -> int:
+    """Run the grid, print one row per configuration and a summary; 1 if a row misses the goal."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.rank < 1:
+        parser.error("--rank must be at least 1")
+    try:
+        resolved = report.resolve_device(args.device)
+    except report.NoDevice as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    # the measurement counts CPU tensors or reads the CUDA allocator; MPS has neither
+    device = "cuda" if resolved.type == "cuda" else "cpu"
     cuda = device == "cuda"
     methods = list(args.methods)
     ckpts = {"off": [False], "on": [True], "both": [False, True]}[args.checkpointing]
     goal = 10.0 if cuda else 5.0
-    print(f"ftcourse bench memory on {device}: totals in GiB; goal |error| ≤ {goal:.0f} % "
+    print(f"{PROG} on {device}: totals in GiB; goal |error| ≤ {goal:.0f} % "
           f"({'peak vs max_memory_allocated' if cuda else 'total vs exact tensor bytes'}); "
           "20B/p = 20 bytes/param rule, accel = accelerate estimate-memory's largest component")
     print(HEADER)
+    block = report.meta(PROG, argv, device=report.device_name(resolved if cuda else "cpu"),
+                        dtype=",".join(args.precisions), optimizer=args.optimizer, rank=args.rank,
+                        step="first" if args.first_step else "steady")
     worst, misses, records = 0.0, 0, []
     for model_name in args.models:
         shapes = args.shapes or [_shape(s) for s in DEFAULT_GRID.get(model_name, ["1x128", "4x512"])]
@@ -222,7 +238,7 @@ def bench_main(argv: list[str]) -> int:
             print(format_row(row, cuda), flush=True)
             records.append(row_record(row))
             if args.json:
-                Path(args.json).write_text(json.dumps(records, indent=1))
+                report.write_json(args.json, block, rows=records)
             worst = max(worst, abs(row.error(cuda)))
             misses += abs(row.error(cuda)) > goal or not row.exact()
     print(f"worst |error| {worst:.2f} %; rows missing the goal or not exact: {misses}")
@@ -230,4 +246,4 @@ def bench_main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(bench_main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))

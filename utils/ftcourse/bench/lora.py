@@ -1,97 +1,41 @@
 """`ftcourse bench lora`: the hand-written LoRALinear against peft's lora.Linear, and a merged model against its base.
 
-Timings on a shared machine drift, so every figure is a ratio measured in one run: the two
+Every figure is a ratio measured in one run with `ftcourse.bench.timing.compare`: the two
 contenders alternate (A B, B A, A B, …) on the same inputs and the median of the per-repeat
-ratios is reported. Goals: hand-written forward+backward ≤ 1.0× peft; merged inference ≤ 1.02× base.
-On a CUDA GPU the layers run in bf16 (adapters in fp32, as get_peft_model keeps them) with
-synchronised timings; on CPU in fp32.
+ratios is reported with its p25–p75. Goals: hand-written forward+backward ≤ 1.0× peft; merged
+inference ≤ 1.02× base. Device and dtype come from `ftcourse.env`: on a CUDA GPU the layers run
+in bf16 (fp16 on a T4; adapters in fp32, as get_peft_model keeps them), on CPU in fp32.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ftcourse.bench import report
+from ftcourse.bench.timing import Timing, compare
+
+PROG = "ftcourse bench lora"
 GOAL_LAYER = 1.0
 GOAL_MERGED = 1.02
 
 
-@dataclass
-class Timing:
-    """Median seconds of each contender and the median of the per-repeat ratios (first / second)."""
-
-    first: float
-    second: float
-    ratio: float
-    low: float
-    high: float
-    repeats: int
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def compare(first: Callable[[], object], second: Callable[[], object], device: torch.device,
-            repeats: int | None = None, budget_s: float = 4.0, min_repeats: int = 5, max_repeats: int = 31,
-            warmup: int = 2) -> Timing:
-    """Time two callables interleaved, alternating which goes first; ratios are taken repeat by repeat.
-
-    Without `repeats`, as many repeats as fit in about budget_s (judged from the warm-up), within limits.
-    """
-    fns = (first, second)
-    pair = 0.0
-    for _ in range(warmup):
-        _sync(device)
-        start = time.perf_counter()
-        first()
-        second()
-        _sync(device)
-        pair = time.perf_counter() - start
-    if repeats is None:
-        repeats = min(max_repeats, max(min_repeats, round(budget_s / max(pair, 1e-6))))
-    times: dict[int, list[float]] = {0: [], 1: []}
-    for i in range(repeats):
-        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
-            _sync(device)
-            start = time.perf_counter()
-            fns[which]()
-            _sync(device)
-            times[which].append(time.perf_counter() - start)
-    ratios = sorted(a / b for a, b in zip(times[0], times[1], strict=True))
-    quart = len(ratios) // 4
-    return Timing(statistics.median(times[0]), statistics.median(times[1]), statistics.median(ratios),
-                  ratios[quart], ratios[-1 - quart], repeats)
-
-
 def _layers(d: int, r: int, device: torch.device, dtype: torch.dtype):
     """Our LoRALinear and peft's lora.Linear around copies of one d×d base, with identical factors."""
-    from peft import LoraConfig
-    from peft.tuners.lora import Linear as PeftLoraLinear
-    from peft.tuners.tuners_utils import cast_adapter_dtype
-
-    from ftcourse.lora.layer import LoRALinear
+    from ftcourse.lora import LoRALinear, copy_into_peft, peft_linear
 
     torch.manual_seed(0)
     base = nn.Linear(d, d, bias=False).to(device=device, dtype=dtype)
     ours = LoRALinear(copy.deepcopy(base), r=r, lora_alpha=2 * r)
-    theirs = PeftLoraLinear(copy.deepcopy(base), "default", config=LoraConfig(r=r, lora_alpha=2 * r), r=r,
-                            lora_alpha=2 * r)
-    cast_adapter_dtype(theirs, "default")  # fp32 adapters on a 16-bit base, as get_peft_model does
-    theirs.base_layer.requires_grad_(False)  # get_peft_model freezes the base; the bare layer does not
     with torch.no_grad():
         ours.lora_B.weight.normal_(std=0.01)
-        theirs.lora_A["default"].weight.copy_(ours.lora_A.weight)
-        theirs.lora_B["default"].weight.copy_(ours.lora_B.weight)
+    theirs = peft_linear(base, r=r, lora_alpha=2 * r)
+    copy_into_peft(ours, theirs)
     return ours, theirs
 
 
@@ -108,8 +52,8 @@ def _step(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> Callable[[],
 
 
 def bench_layers(shapes: list[int], ranks: list[int], batch: int, seq: int, repeats: int | None,
-                 device: torch.device, dtype: torch.dtype, budget_s: float = 4.0) -> list[tuple]:
-    """Rows (d, r, ours ms, peft ms, ratio, low, high, repeats) of forward+backward on a (batch, seq, d) input."""
+                 device: torch.device, dtype: torch.dtype, budget_s: float = 4.0) -> list[dict]:
+    """One row per (d, r): forward+backward of our layer and peft's on a (batch, seq, d) input, as a Timing."""
     rows = []
     for d in shapes:
         x = torch.randn(batch, seq, d, device=device, dtype=dtype, requires_grad=True)
@@ -117,9 +61,8 @@ def bench_layers(shapes: list[int], ranks: list[int], batch: int, seq: int, repe
         for r in ranks:
             ours, theirs = _layers(d, r, device, dtype)
             t = compare(_step(ours, x, grad), _step(theirs, x, grad), device, repeats, budget_s)
-            rows.append((d, r, 1e3 * t.first, 1e3 * t.second, t.ratio, t.low, t.high, t.repeats))
-            print(f"  {d:>5}×{d:<5} r={r:<3} hand-written {1e3 * t.first:9.2f} ms   peft {1e3 * t.second:9.2f} ms   "
-                  f"ratio {t.ratio:.3f}", file=sys.stderr, flush=True)
+            rows.append({"d": d, "r": r, "timing": t})
+            print(f"  {d:>5}×{d:<5} r={r:<3} {t.line('hand-written', 'peft')}", file=sys.stderr, flush=True)
             del ours, theirs
     return rows
 
@@ -129,8 +72,7 @@ def bench_merged(batch: int, seq: int, repeats: int | None, device: torch.device
     """Inference of the embedded model: merged and unmerged all-linear LoRA against the base, and the base
     against itself (the noise floor: two identical runs differ by this much on this machine right now)."""
     from ftcourse import models
-    from ftcourse.lora.inject import inject_lora, lora_modules
-    from ftcourse.lora.merge import merge_lora
+    from ftcourse.lora import inject_lora, lora_modules, merge_lora
 
     base = models.load_model("tiny", device=str(device), dtype=dtype).eval()
     adapted = inject_lora(copy.deepcopy(base), "all-linear", r=r, lora_alpha=2 * r, verbose=False).eval()
@@ -159,21 +101,21 @@ def _verdict(ratio: float, low: float, goal: float) -> str:
     return "meets" if ratio <= goal else "is within noise of" if low <= goal else "misses"
 
 
-def table(rows: list[tuple], merged: dict | None, device: torch.device, dtype: torch.dtype, batch: int,
+def table(rows: list[dict], merged: dict | None, device: torch.device, dtype: torch.dtype, batch: int,
           seq: int) -> str:
     """The printed report: one row per shape and rank, then the merged-model rows and the verdicts."""
-    dname = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
-    lines = [f"LoRA bench · {dname} · {str(dtype).removeprefix('torch.')} · input {batch}×{seq} tokens · "
+    lines = [f"LoRA bench · {report.device_name(device)} · {report.dtype_name(dtype)} · input {batch}×{seq} tokens · "
              "medians over interleaved repeats (n), p25–p75 of the per-repeat ratios", ""]
     if rows:
         lines += ["forward+backward of one layer (input grad + LoRA grads; base frozen), hand-written / peft",
                   f"{'shape':>11}  {'r':>3}  {'hand-written ms':>15}  {'peft ms':>9}  {'ratio':>6}  "
                   f"{'p25–p75':>11}  {'n':>3}", "-" * 69]
-        for d, r, ours, theirs, ratio, low, high, n in rows:
-            lines.append(f"{f'{d}×{d}':>11}  {r:>3}  {ours:>15.2f}  {theirs:>9.2f}  {ratio:>6.3f}  "
-                         f"{f'{low:.3f}–{high:.3f}':>11}  {n:>3}")
-        worst = max(rows, key=lambda row: row[4])
-        lines += [f"worst median ratio {worst[4]:.3f}: {_verdict(worst[4], worst[5], GOAL_LAYER)} the goal "
+        for row in rows:
+            d, t = row["d"], row["timing"]
+            lines.append(f"{f'{d}×{d}':>11}  {row['r']:>3}  {1e3 * t.first:>15.2f}  {1e3 * t.second:>9.2f}  "
+                         f"{t.ratio:>6.3f}  {f'{t.low:.3f}–{t.high:.3f}':>11}  {t.repeats:>3}")
+        worst = max((row["timing"] for row in rows), key=lambda t: t.ratio)
+        lines += [f"worst median ratio {worst.ratio:.3f}: {_verdict(worst.ratio, worst.low, GOAL_LAYER)} the goal "
                   f"hand-written ≤ {GOAL_LAYER:.2f}× peft", ""]
     if merged:
         lines += [f"inference of the embedded model with all-linear LoRA r={merged['r']}, against the base model",
@@ -189,6 +131,11 @@ def table(rows: list[tuple], merged: dict | None, device: torch.device, dtype: t
                   f"≤ {GOAL_MERGED:.2f}× base "
                   f"(merged vs unmerged logits: max abs diff {merged['max_abs_diff']:.2e})"]
     return "\n".join(lines)
+
+
+def _timing_record(t: Timing) -> dict:
+    return {"first_s": t.first, "second_s": t.second, "ratio": t.ratio, "p25": t.low, "p75": t.high,
+            "repeats": t.repeats}
 
 
 def _ints(text: str) -> list[int]:
@@ -211,21 +158,29 @@ def _tokens(text: str) -> tuple[int, int]:
     return batch, seq
 
 
-def bench_main(argv: list[str] | None = None) -> int:
-    """Entry point of `ftcourse bench lora` / `python -m ftcourse.lora.bench`; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="ftcourse bench lora", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", type=_ints, default=[576, 2048, 4096], help="square layer sizes d (d×d)")
-    parser.add_argument("--ranks", type=_ints, default=[8, 16, 64], help="LoRA ranks")
-    parser.add_argument("--tokens", type=_tokens, default=(4, 512), help="batch×sequence, e.g. 4x512")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed repeats per contender (default: as many as fit in --budget, at least 5)")
-    parser.add_argument("--budget", type=float, default=4.0, help="seconds of timing per row when --repeats is unset")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for torch (default: torch's choice); 1 is steadier on a busy shared machine")
-    parser.add_argument("--skip-layers", action="store_true", help="only the merged-model inference rows")
-    parser.add_argument("--skip-merged", action="store_true", help="only the layer rows")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+def build_parser() -> argparse.ArgumentParser:
+    """The `ftcourse bench lora` arguments."""
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    p.add_argument("--shapes", type=_ints, default=[576, 2048, 4096], help="square layer sizes d (d×d)")
+    p.add_argument("--ranks", type=_ints, default=[8, 16, 64], help="LoRA ranks")
+    p.add_argument("--tokens", type=_tokens, default=(4, 512), help="batch×sequence, e.g. 4x512")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed repeats per contender (default: as many as fit in --budget, at least 5)")
+    p.add_argument("--budget", type=float, default=4.0, help="seconds of timing per row when --repeats is unset")
+    p.add_argument("--device", choices=report.DEVICE_CHOICES, default="auto",
+                   help="auto: ftcourse.env's choice (cuda, then mps, then cpu)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice); 1 is steadier on a busy shared machine")
+    p.add_argument("--skip-layers", action="store_true", help="only the merged-model inference rows")
+    p.add_argument("--skip-merged", action="store_true", help="only the layer rows")
+    p.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    p.add_argument("--json", metavar="PATH", help="also write every row (with the meta block) to this JSON file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `ftcourse bench lora` / `python -m ftcourse.bench.lora`; returns the exit status."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -235,25 +190,32 @@ def bench_main(argv: list[str] | None = None) -> int:
         if args.threads < 1:
             parser.error("--threads must be at least 1")
         torch.set_num_threads(args.threads)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("ftcourse bench lora: --device cuda asked for, but no CUDA GPU is available", file=sys.stderr)
+    try:
+        device = report.resolve_device(args.device)
+    except report.NoDevice as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-                          else "cpu")
-    dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else (
-        torch.float16 if device.type == "cuda" else torch.float32)
+    dtype = report.compute_dtype(device)
     batch, seq = args.tokens
-    print(f"ftcourse bench lora: {device.type}, {str(dtype).removeprefix('torch.')}; progress on stderr",
-          file=sys.stderr, flush=True)
+    print(f"{PROG}: {device.type}, {report.dtype_name(dtype)}; progress on stderr", file=sys.stderr, flush=True)
     rows = [] if args.skip_layers else bench_layers(args.shapes, args.ranks, batch, seq, args.repeats, device,
                                                     dtype, args.budget)
     merged = None if args.skip_merged else bench_merged(batch, seq, args.repeats, device, dtype,
                                                         budget_s=1.5 * args.budget)
     print(table(rows, merged, device, dtype, batch, seq))
-    missed = bool(rows) and max(row[4] for row in rows) > GOAL_LAYER
+    if args.json:
+        block = report.meta(PROG, argv, device=device, dtype=dtype, batch=batch, seq=seq,
+                            goal_layer=GOAL_LAYER, goal_merged=GOAL_MERGED)
+        merged_record = None if merged is None else {
+            "r": merged["r"], "max_abs_diff": merged["max_abs_diff"],
+            **{name: _timing_record(merged[name]) for name in ("merged", "unmerged", "control")}}
+        report.write_json(args.json, block,
+                          layers=[{"d": row["d"], "r": row["r"], **_timing_record(row["timing"])} for row in rows],
+                          merged=merged_record)
+    missed = bool(rows) and max(row["timing"].ratio for row in rows) > GOAL_LAYER
     missed = missed or bool(merged) and merged["merged"].ratio > GOAL_MERGED
     return 1 if args.check and missed else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(bench_main(sys.argv[1:]))
+    raise SystemExit(main(sys.argv[1:]))
