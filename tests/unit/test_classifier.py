@@ -73,16 +73,3 @@ def test_classifier_training_rejects_bad_arguments(sentiment, tok, kwargs, needl
     with pytest.raises(ValueError, match=needle):
         batches = train.classification_batches(tok, sentiment["train"], batch_size=kwargs.get("batch_size", 8))
         train.train(clf, batches, progress=False, **options)
-
-
-def test_train_classifier_is_the_one_loop(sentiment, tok):
-    """The old name stays until lab07 and lesson 06 move: it is `train` over `classification_batches`."""
-    env.seed_everything(0)
-    a = models.load_classifier("tiny", device="cpu")
-    b = models.load_classifier("tiny", device="cpu")
-    b.load_state_dict(a.state_dict())
-    old = train.train_classifier(a, tok, sentiment["train"], epochs=1, lr=1e-3, batch_size=32, seed=2,
-                                 progress=False)
-    new = train.train(b, train.classification_batches(tok, sentiment["train"], batch_size=32, seed=2), epochs=1,
-                      lr=1e-3, progress=False)
-    assert old.losses == new.losses

@@ -83,13 +83,13 @@ def test_a_settings_file_of_ones_own(tmp_path):
 
 # -- runs ----------------------------------------------------------------------------------------------------------
 def _old_lora_run(base, tok, train_set, seed, **lora):
-    """lora.sweep.lora_run of ftcourse 0.1, literally: seed, copy, get_peft_model, train_classifier."""
+    """lora.sweep.lora_run of ftcourse 0.1: seed, copy, get_peft_model, the classification loop."""
     from ftcourse import train
 
     env.seed_everything(seed)
     model = get_peft_model(copy.deepcopy(base), LoraConfig(task_type="SEQ_CLS", lora_dropout=0.0, **lora))
-    return train.train_classifier(model, tok, train_set, epochs=1, lr=3e-3, batch_size=32, max_length=48,
-                                  seed=seed, progress=False).losses
+    batches = train.classification_batches(tok, train_set, batch_size=32, max_length=48, seed=seed)
+    return train.train(model, batches, epochs=1, lr=3e-3, progress=False).losses
 
 
 def test_same_seed_same_run_and_the_base_is_untouched(setup):

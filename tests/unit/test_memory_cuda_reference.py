@@ -22,7 +22,7 @@ def _estimate(row):
     method, targets = METHOD_ROWS[row["method"]]
     config = load_config(row["model"])
     return estimate_training_memory(config, method=method, precision=row["precision"], batch_size=row["batch"],
-                                    seq_len=row["seq"], activation_checkpointing=row["checkpointing"], lora_r=16,
+                                    seq_len=row["seq"], activation_checkpointing=row["checkpointing"], r=16,
                                     target_modules=targets,
                                     attention=attention_kernel(config, row["precision"], "cuda"))
 

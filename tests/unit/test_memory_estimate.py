@@ -36,7 +36,7 @@ def build_and_measure(config, method, targets, precision, checkpointing, optimiz
     measured = measure_training_memory(model, {"input_ids": ids}, opt, autocast_dtype=autocast)
     estimate = estimate_training_memory(config, method=method, precision=precision, optimizer=optimizer,
                                         batch_size=batch, seq_len=seq, activation_checkpointing=checkpointing,
-                                        lora_r=4, target_modules=targets)
+                                        r=4, target_modules=targets)
     return estimate, measured
 
 
@@ -185,9 +185,9 @@ def test_math_attention_is_exact_on_cpu(method, targets, batch, seq):
     ids = torch.randint(0, cfg["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(0))
     with sdpa_kernel(SDPBackend.MATH):
         measured = measure_training_memory(model, {"input_ids": ids}, opt)
-    est = estimate_training_memory(cfg, method=method, batch_size=batch, seq_len=seq, lora_r=16,
+    est = estimate_training_memory(cfg, method=method, batch_size=batch, seq_len=seq, r=16,
                                    target_modules=targets, attention="math")
-    flash = estimate_training_memory(cfg, method=method, batch_size=batch, seq_len=seq, lora_r=16,
+    flash = estimate_training_memory(cfg, method=method, batch_size=batch, seq_len=seq, r=16,
                                      target_modules=targets)
     assert est.activations == measured.activations and flash.activations < est.activations
 

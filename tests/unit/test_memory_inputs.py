@@ -1,5 +1,6 @@
 """Bad input never passes silently and never raises anything but ValueError naming the bad value."""
 
+import pytest
 from budget import examples
 from ftcourse.memory import (
     LINEAR_MODULES,
@@ -52,7 +53,7 @@ def test_random_inputs_give_a_breakdown_or_a_value_error(method, precision, opti
     checks = {
         "method": (method, method in METHODS), "precision": (precision, precision in PRECISIONS),
         "optimizer": (optimizer, optimizer in OPTIMIZERS), "batch_size": (batch, _positive_int(batch)),
-        "seq_len": (seq, _positive_int(seq)), "lora_r": (rank, _positive_int(rank)),
+        "seq_len": (seq, _positive_int(seq)), "r": (rank, _positive_int(rank)),
         "target_modules": (target, _targets_ok(target)), "activation_checkpointing": (ckpt, isinstance(ckpt, bool)),
     }
     qlora_mixed = method == "qlora" and precision == "mixed"
@@ -60,7 +61,7 @@ def test_random_inputs_give_a_breakdown_or_a_value_error(method, precision, opti
     try:
         result = estimate_training_memory("tiny", method=method, precision=precision, optimizer=optimizer,
                                           batch_size=batch, seq_len=seq, activation_checkpointing=ckpt,
-                                          lora_r=rank, target_modules=target)
+                                          r=rank, target_modules=target)
     except ValueError as exc:
         assert not valid, f"valid input rejected: {exc}"
         message = str(exc)
@@ -100,7 +101,7 @@ def test_each_bad_value_is_named_with_the_choices():
     for field, bad in cases.items():
         with pytest.raises(ValueError, match=f"{field}='{bad}'.*valid choices"):
             estimate_training_memory("tiny", **{field: bad})
-    for field in ("batch_size", "seq_len", "lora_r"):
+    for field in ("batch_size", "seq_len", "r"):
         with pytest.raises(ValueError, match=f"{field}=0 must be a positive integer"):
             estimate_training_memory("tiny", method="lora", **{field: 0})
     with pytest.raises(ValueError, match="c_attn.*q_proj"):
@@ -123,3 +124,9 @@ def test_random_config_fields_count_or_raise_value_error(field, value):
     assert isinstance(counted, ParameterCount) and counted.total > 0
     if value is not None:  # only a missing optional field falls back to its documented default
         assert isinstance(value, int) and not isinstance(value, bool) and value > 0 or field == "model_type"
+
+
+@pytest.mark.parametrize("old", ["lora_r", "rank"])
+def test_an_old_spelling_of_the_rank_names_the_new_one(old):
+    with pytest.raises(TypeError, match=f"{old}=; it is called r="):
+        estimate_training_memory("tiny", method="lora", **{old: 8})

@@ -2,7 +2,7 @@ import pytest
 from ftcourse import env
 from ftcourse.presets import TRAINING, tasks, training_preset
 
-KEYS = {"n_train", "epochs", "batch_size", "max_length", "lr_full", "lr_lora", "lora_r", "lora_alpha",
+KEYS = {"n_train", "epochs", "batch_size", "max_length", "lr_full", "lr_lora", "r", "lora_alpha",
         "probe_shapes"}
 
 
@@ -11,7 +11,7 @@ KEYS = {"n_train", "epochs", "batch_size", "max_length", "lr_full", "lr_lora", "
 def test_every_task_has_every_mode_with_the_same_keys(task, mode):
     preset = training_preset(task, mode)
     assert set(preset) == KEYS
-    for key in ("n_train", "epochs", "batch_size", "max_length", "lora_r", "lora_alpha"):
+    for key in ("n_train", "epochs", "batch_size", "max_length", "r", "lora_alpha"):
         assert isinstance(preset[key], int) and not isinstance(preset[key], bool) and preset[key] > 0, key
     assert 0 < preset["lr_full"] < preset["lr_lora"] < 1
     assert preset["probe_shapes"] and all(b > 0 and s > 0 for b, s in preset["probe_shapes"])

@@ -22,14 +22,14 @@ import copy
 #   max_length  tokens per sequence after truncation
 #   lr_full     AdamW learning rate for full fine-tuning
 #   lr_lora     AdamW learning rate for LoRA
-#   lora_r, lora_alpha   LoRA rank and alpha (scaling alpha / r)
+#   r, lora_alpha   LoRA rank and alpha (peft's names) (scaling alpha / r)
 #   probe_shapes (batch, sequence) pairs at which activation memory is measured
 TRAINING: dict[str, dict[str, dict[str, object]]] = {
     "sentiment": {
         "smoke": dict(n_train=1600, epochs=1, batch_size=32, max_length=48, lr_full=1e-3, lr_lora=3e-3,
-                      lora_r=16, lora_alpha=32, probe_shapes=((8, 16), (16, 16), (16, 32))),
+                      r=16, lora_alpha=32, probe_shapes=((8, 16), (16, 16), (16, 32))),
         "full": dict(n_train=20000, epochs=1, batch_size=16, max_length=64, lr_full=3e-5, lr_lora=5e-4,
-                     lora_r=16, lora_alpha=32, probe_shapes=((4, 64), (8, 64), (8, 128))),
+                     r=16, lora_alpha=32, probe_shapes=((4, 64), (8, 64), (8, 128))),
     },
 }
 

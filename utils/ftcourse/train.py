@@ -258,20 +258,5 @@ def step_function(model, batch: Batch, *, lr: float, optimizer: str = "adamw") -
     return lambda: _step(model, on_device, opt, config)
 
 
-# -- the two loops this one replaced, as calls of it (lesson 06 and lab07 still use them) --------------
-def fine_tune(model, tokenizer, texts: Sequence[str], steps: int = 40, lr: float = 1e-3, batch_size: int = 8,
-              max_length: int = 64, seed: int = 0, progress: bool = True) -> History:
-    """`train(model, lm_batches(tokenizer, texts, batch_size, max_length, seed), steps=steps, lr=lr)`."""
-    return train(model, lm_batches(tokenizer, texts, batch_size, max_length, seed), steps=steps, lr=lr,
-                 progress=progress, desc="fine-tuning")
-
-
-def train_classifier(model, tokenizer, dataset, epochs: int = 1, lr: float = 1e-3, batch_size: int = 32,
-                     max_length: int = 64, seed: int = 0, progress: bool = True) -> History:
-    """`train(model, classification_batches(tokenizer, dataset, batch_size, max_length, seed), epochs=, lr=)`."""
-    return train(model, classification_batches(tokenizer, dataset, batch_size, max_length, seed), epochs=epochs,
-                 lr=lr, progress=progress)
-
-
 __all__ = ["OPTIMIZERS", "ClassificationBatches", "History", "LMBatches", "TrainConfig", "classification_batches",
-           "fine_tune", "lm_batches", "step_function", "train", "train_classifier"]
+           "lm_batches", "step_function", "train"]

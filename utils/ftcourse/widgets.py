@@ -101,7 +101,7 @@ class MemoryCalculator:
             est = self._estimate_mod.estimate_training_memory(
                 v["model"], method=v["method"], precision=v["precision"], optimizer=v["optimizer"],
                 batch_size=v["batch"], seq_len=v["seq"], activation_checkpointing=v["checkpointing"],
-                lora_r=v["rank"], target_modules=v["targets"])
+                r=v["rank"], target_modules=v["targets"])
         except ValueError as exc:  # e.g. QLoRA with precision "mixed": say why instead of showing stale numbers
             self.estimate = None
             self.figure.axes[0].clear()

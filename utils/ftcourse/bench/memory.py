@@ -127,7 +127,7 @@ def run_row(model_name: str, method_row: str, precision: str, batch: int, seq: i
     attention = attention_kernel(config, precision, device)
     est = estimate_training_memory(config, method=method, precision=precision, optimizer=optimizer,
                                    batch_size=batch, seq_len=seq, activation_checkpointing=checkpointing,
-                                   lora_r=rank, target_modules=targets, attention=attention)
+                                   r=rank, target_modules=targets, attention=attention)
     start = time.perf_counter()
     model = build_model(config, method, targets, precision, checkpointing, rank, device)
     opt = _optimizer(optimizer, [p for p in model.parameters() if p.requires_grad])

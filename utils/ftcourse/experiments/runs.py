@@ -123,7 +123,7 @@ def estimated_peak(base, method: str, lora: Mapping[str, object], batch_size: in
 
     if method not in ("full", "lora"):
         return None
-    extra = {} if method == "full" else {"lora_r": int(lora.get("r", 8)),
+    extra = {} if method == "full" else {"r": int(lora.get("r", 8)),
                                          "target_modules": lora.get("target_modules") or "q_proj,v_proj"}
     try:
         est = estimate_training_memory(base.config, method=method, precision=_precision(base), batch_size=batch_size,

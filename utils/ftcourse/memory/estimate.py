@@ -59,7 +59,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ftcourse._util import check_bool, check_choice, check_positive_int
+from ftcourse._util import check_bool, check_choice, check_positive_int, renamed
 from ftcourse.lora.cost import lora_tensor_sizes, resolve_targets
 from ftcourse.memory.breakdown import Breakdown, gib
 from ftcourse.memory.params import Architecture, architecture, count_parameters
@@ -251,9 +251,9 @@ def _param_sizes(arch: Architecture) -> list[int]:
 
 def estimate_training_memory(config, method: str = "full", precision: str = "fp32", optimizer: str = "adamw",
                              batch_size: int = 1, seq_len: int = 512, activation_checkpointing: bool = False,
-                             lora_r: int = 16, target_modules: str | Iterable[str] | None = None,
+                             r: int = 16, target_modules: str | Iterable[str] | None = None,
                              adapter_precision: str | None = None, double_quant: bool = True,
-                             attention: str = "flash", label: str = "") -> Breakdown:
+                             attention: str = "flash", label: str = "", **old) -> Breakdown:
     """Predict the bytes of one training step (weights, constants, adapters, grads, optimizer, activations).
 
     `config` is a config dict, a transformers config, a config.json path or a known model name.
@@ -261,6 +261,10 @@ def estimate_training_memory(config, method: str = "full", precision: str = "fp3
     to CUDA's max_memory_allocated in a steady step. `attention` is the SDPA kernel: "flash" (CPU, and
     CUDA in bf16/fp16) or "math" (CUDA in fp32 with grouped-query attention).
     """
+    for before in ("lora_r", "rank"):
+        renamed("estimate_training_memory", before, "r", old)
+    if old:
+        raise TypeError(f"estimate_training_memory() got unexpected keyword(s) {sorted(old)}")
     method = check_choice("method", method, METHODS)
     precision = check_choice("precision", precision, PRECISIONS)
     optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
@@ -272,7 +276,7 @@ def estimate_training_memory(config, method: str = "full", precision: str = "fp3
         raise ValueError("precision='mixed' is not valid with method='qlora'; valid choices: fp32, bf16, fp16 "
                          "(the compute dtype)")
     attention = check_choice("attention", attention, ATTENTION)
-    rank = check_positive_int("lora_r", lora_r)
+    rank = check_positive_int("r", r)
     lora_targets = resolve_targets(target_modules)
     a = BYTES[check_choice("adapter_precision", adapter_precision or "fp32", tuple(BYTES))]
     arch = architecture(config)
@@ -363,7 +367,7 @@ def estimate_main(argv: list[str]) -> int:
     try:
         est = estimate_training_memory(args.model, method=args.method, precision=args.precision,
                                        optimizer=args.optimizer, batch_size=args.batch, seq_len=args.seq,
-                                       activation_checkpointing=args.checkpointing, lora_r=args.rank,
+                                       activation_checkpointing=args.checkpointing, r=args.rank,
                                        target_modules=args.targets)
     except ValueError as exc:
         print(f"ftcourse estimate: error: {exc}", file=sys.stderr)

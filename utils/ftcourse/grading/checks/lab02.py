@@ -271,7 +271,7 @@ def q4(a: Answers) -> None:
         plan = a.value("plan", dict, stop=False)
         if "config" in plan:
             a.fail("plan contains 'config'; leave the model out, the check estimates Qwen2.5-1.5B.",
-                   hint="only keyword arguments such as method, precision, activation_checkpointing, lora_r.")
+                   hint="only keyword arguments such as method, precision, activation_checkpointing, r.")
         if plan.get("batch_size") != Q4_BATCH or plan.get("seq_len") != Q4_SEQ:
             a.fail(f"plan has batch_size={plan.get('batch_size')!r}, seq_len={plan.get('seq_len')!r}; the run is "
                    f"batch {Q4_BATCH} × {Q4_SEQ}.", hint="keep batch_size=4 and seq_len=1024 in the plan; change "
@@ -282,7 +282,7 @@ def q4(a: Answers) -> None:
             est = estimate_training_memory(Q4_MODEL, **plan)
         except (TypeError, ValueError) as exc:
             a.fail(f"estimate_training_memory('Qwen2.5-1.5B', **plan) raised {type(exc).__name__}: {exc}",
-                   hint="keys: method, precision, optimizer, batch_size, seq_len, activation_checkpointing, lora_r, "
+                   hint="keys: method, precision, optimizer, batch_size, seq_len, activation_checkpointing, r, "
                    "target_modules, double_quant; values as in lesson 02.")
         suggestion = suggest_hardware(est)
         if T4 not in suggestion.fits:
@@ -294,7 +294,7 @@ def q4(a: Answers) -> None:
                 hint = ("with 4 × 1024 tokens the activations dominate: turn on activation_checkpointing=True "
                         "(or try QLoRA).")
             else:
-                hint = "try method='qlora', a smaller lora_r, or fewer target modules."
+                hint = "try method='qlora', a smaller r, or fewer target modules."
             a.fail(f"your plan needs {gib_text(suggestion.needed)} with the margin; a T4 offers "
                    f"{gib_text(GPUS[names.index(T4)].usable_bytes)}.", hint=hint)
 

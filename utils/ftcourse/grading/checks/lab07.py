@@ -131,7 +131,7 @@ def _accuracy_hint(model, losses, acc: float) -> str:
     quarter = max(2, len(losses) // 4) if numbers else 1
     last = sum(losses[-quarter:]) / quarter if numbers else 0.0
     if not numbers or last < STALLED_LOSS:
-        return "this is chance level: was peft_model trained at all? Train it with train.train_classifier."
+        return "this is chance level: was peft_model trained at all? Train it with train.train."
     config = getattr(model, "peft_config", {}).get("default")
     alpha, r = getattr(config, "lora_alpha", None), getattr(config, "r", None)
     yours = "a large lora_alpha"
@@ -166,9 +166,9 @@ def q2(a: Answers) -> None:
         history = a.value("history")
         losses = getattr(history, "losses", None)
         if not isinstance(losses, list) or len(losses) < 8:
-            a.fail("`history` should be what train.train_classifier returns, with a loss per step (at least 8).",
-                   hint="history = train.train_classifier(peft_model, tok, train_set, epochs=2, lr=..., "
-                        "batch_size=16, max_length=MAX_LENGTH).")
+            a.fail("`history` should be what train.train returns, with a loss per step (at least 8).",
+                   hint="history = train.train(peft_model, train.classification_batches(tok, train_set, "
+                        "batch_size=16, max_length=MAX_LENGTH), epochs=2, lr=...).")
         quarter = max(2, len(losses) // 4)
         first, last = sum(losses[:quarter]) / quarter, sum(losses[-quarter:]) / quarter
         if not last < first:
