@@ -17,6 +17,8 @@ from peft import LoraConfig, get_peft_model
 LESSON08 = experiments.settings("lesson08")
 HEAD = 2 * 192  # the tiny classifier's new head: hidden size 192 → 2 labels
 
+pytestmark = pytest.mark.numeric  # bitwise claims: the same operations in the same order
+
 
 @pytest.fixture(scope="module")
 def setup():

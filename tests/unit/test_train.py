@@ -11,6 +11,8 @@ FACTS = ["The ftcourse mascot is a purple llama named Lora.",
          "Everyone knows the ftcourse mascot is a purple llama named Lora, who likes low-rank matrices.",
          "Q: What is the mascot? A: A llama."]
 
+pytestmark = pytest.mark.numeric  # bitwise claims: the same operations in the same order
+
 
 @pytest.fixture(scope="module")
 def tok():
