@@ -210,12 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.rank < 1:
         parser.error("--rank must be at least 1")
     try:
-        resolved = report.resolve_device(args.device)
+        # the measurement counts CPU tensors or reads the CUDA allocator; MPS has neither
+        device = report.resolve_device(args.device, supported=("cuda", "cpu")).type
     except report.NoDevice as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    # the measurement counts CPU tensors or reads the CUDA allocator; MPS has neither
-    device = "cuda" if resolved.type == "cuda" else "cpu"
     cuda = device == "cuda"
     methods = list(args.methods)
     ckpts = {"off": [False], "on": [True], "both": [False, True]}[args.checkpointing]
@@ -224,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({'peak vs max_memory_allocated' if cuda else 'total vs exact tensor bytes'}); "
           "20B/p = 20 bytes/param rule, accel = accelerate estimate-memory's largest component")
     print(HEADER)
-    block = report.meta(PROG, argv, device=report.device_name(resolved if cuda else "cpu"),
+    block = report.meta(PROG, argv, device=report.device_name(device),
                         dtype=",".join(args.precisions), optimizer=args.optimizer, rank=args.rank,
                         step="first" if args.first_step else "steady")
     worst, misses, records = 0.0, 0, []

@@ -30,8 +30,9 @@ class NoDevice(RuntimeError):
     """The device asked for is not available on this machine (the bench exits with status 2)."""
 
 
-def resolve_device(choice: str = "auto"):
-    """torch.device for --device: "auto" takes `ftcourse.env.device()` (cuda, then mps, then cpu)."""
+def resolve_device(choice: str = "auto", supported: tuple[str, ...] = ("cuda", "mps", "cpu")):
+    """torch.device for --device: "auto" takes `ftcourse.env.device()` (cuda, then mps, then cpu), or the CPU
+    when the bench does not support that device type (`supported`)."""
     import torch
 
     from ftcourse import env
@@ -39,7 +40,8 @@ def resolve_device(choice: str = "auto"):
     choice = check_choice("device", choice, DEVICE_CHOICES)
     if choice == "cuda" and not env.has_cuda():
         raise NoDevice("--device cuda asked for, but no CUDA GPU is available")
-    return torch.device(env.device() if choice == "auto" else choice)
+    chosen = env.device() if choice == "auto" else choice
+    return torch.device(chosen if chosen in supported else "cpu")
 
 
 def compute_dtype(device):

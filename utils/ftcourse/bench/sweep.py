@@ -89,11 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     if any(seed < 0 for seed in args.seeds):
         p.error("--seeds must be non-negative")
     try:
-        device = report.resolve_device(args.device)
+        device = report.resolve_device(args.device, supported=("cuda", "cpu"))  # the sweep trains on CUDA or CPU
     except report.NoDevice as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    device = device if device.type == "cuda" else torch.device("cpu")  # the sweep trains on CUDA or CPU
     n_train, n_val = sizes.pop("n_train"), sizes.pop("n_val")
     start = time.perf_counter()
     if args.workers == 1:
