@@ -227,19 +227,40 @@ def load_results(path: str | Path) -> tuple[dict, list[RunResult]]:
 
 def reference_names() -> list[str]:
     """The reference sweeps that ship with the package ("lab07", "lesson08")."""
-    return sorted({p.stem.rsplit("_", 1)[0] for p in REFERENCE.glob("*.json") if not p.stem.startswith("cuda_")})
+    return list(_reference_files())
+
+
+def _reference_files() -> dict[str, list[Path]]:
+    """Reference sweep name → its files (`<name>_<where>.json`), largest first: the main run, then additions."""
+    files: dict[str, list[Path]] = {}
+    for p in REFERENCE.glob("*.json"):
+        if not p.stem.startswith("cuda_"):
+            files.setdefault(p.stem.rsplit("_", 1)[0], []).append(p)
+    return {name: sorted(paths, key=lambda p: (-p.stat().st_size, p.name)) for name, paths in sorted(files.items())}
 
 
 def reference_sweep(name: str = "lesson08") -> tuple[dict, list[RunResult]]:
     """A sweep measured with `ftcourse bench sweep` and shipped with the course (its command is in the meta block).
 
     "lesson08": lesson 08's settings, 3 epochs over 2,000 sentences, 10 seeds; "lab07": configurations
-    within lab07's budget, 10 seeds. Both were run on an H200; rerun the command to measure your own.
+    within lab07's budget, 10 seeds. A sweep may ship in parts (settings added later, run elsewhere with
+    the same sizes and seeds, e.g. `lesson08_cpu.json` beside `lesson08_h200.json`): the runs of every part
+    are returned together; the meta block is the main part's, with `parts` listing each part's meta and
+    the settings it holds. Rerun the commands to measure your own.
     """
-    files = {p.stem.rsplit("_", 1)[0]: p for p in sorted(REFERENCE.glob("*.json")) if not p.stem.startswith("cuda_")}
+    files = _reference_files()
     if name not in files:
         raise ValueError(f"no reference sweep {name!r}; valid choices: {', '.join(files)}")
-    return load_results(files[name])
+    metas, runs = [], []
+    for path in files[name]:
+        meta, part = load_results(path)
+        names = list(dict.fromkeys(r.name for r in part))
+        overlap = sorted(set(names) & {r.name for r in runs})
+        if overlap:
+            raise ValueError(f"reference sweep {name!r}: setting(s) {overlap} appear in more than one part ({path.name})")
+        metas.append({**meta, "file": path.name, "settings": names})
+        runs.extend(part)
+    return {**metas[0], "parts": metas}, runs
 
 
 __all__ = ["HEAD", "REFERENCE", "RunResult", "checkpoint_bytes", "estimated_peak", "load_results", "normalize_meta",
