@@ -16,3 +16,25 @@ def test_memory_breakdown_bars_stack_to_the_totals():
 def test_memory_breakdown_rejects_unknown_units():
     with pytest.raises(ValueError, match="MiB, GiB"):
         viz.plot_memory_breakdown({}, unit="MB")
+
+
+def test_smooth_is_a_trailing_mean():
+    assert viz.smooth([1.0, 3.0, 5.0, 7.0], k=2) == [1.0, 2.0, 4.0, 6.0]
+    assert viz.smooth([2.0, 4.0], k=5) == [2.0, 3.0]
+    with pytest.raises(ValueError, match="k=0"):
+        viz.smooth([1.0], k=0)
+
+
+def test_setting_accuracy_rows_are_sorted_by_cost_and_marks_land_on_their_row():
+    rows = {"big": {"accuracy": 0.9, "trainable": 1000, "err": 0.02}, "small": {"accuracy": 0.6, "trainable": 10},
+            "mid": {"accuracy": 0.7, "trainable": 100}}
+    ax = viz.plot_setting_accuracy(rows, band=(0.55, 0.65), marks={"mid": 0.75})
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["small  (10)", "mid  (100)", "big  (1,000)"]
+    points = ax.collections[-1].get_offsets()  # the × marks
+    assert points.tolist() == [[75.0, 1.0]]
+    assert ax.get_legend().get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # the legend is outside
+    with pytest.raises(ValueError, match="trainable"):
+        viz.plot_setting_accuracy({"x": {"accuracy": 0.5}})
+    with pytest.raises(ValueError, match="unknown setting"):
+        viz.plot_setting_accuracy(rows, marks={"nope": 0.5})

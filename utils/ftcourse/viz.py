@@ -70,3 +70,52 @@ def plot_memory_breakdown(columns: Mapping[str, object], unit: str = "GiB", comp
     ax.set(ylabel=unit, title=title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
+
+
+def smooth(values: Sequence[float], k: int = 3) -> list[float]:
+    """Trailing mean over the last `k` values (fewer at the start): one batch's loss is noisy."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k={k!r} must be a positive integer")
+    values = list(values)
+    return [sum(values[max(0, i - k + 1): i + 1]) / len(values[max(0, i - k + 1): i + 1]) for i in range(len(values))]
+
+
+def plot_setting_accuracy(settings: Mapping[str, Mapping[str, float]], title: str = "validation accuracy",
+                          chance: float | None = 0.5, band: tuple[float, float] | None = None,
+                          band_label: str = "baseline ± 2 standard errors", marks: Mapping[str, float] | None = None,
+                          mark_label: str = "another run", ax=None):
+    """One row per setting (sorted by trainable parameters, named with its count), accuracy in % on x.
+
+    `settings`: name → {"accuracy", "trainable", optional "err" (half-width of the error bar)}.
+    `band`: (low, high) accuracy drawn as a shaded band; `marks`: name → a second accuracy drawn as ×.
+    Rows cannot overlap the way labels on a scatter do, and the legend sits outside the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    for name, row in settings.items():
+        missing = {"accuracy", "trainable"} - set(row)
+        if missing:
+            raise ValueError(f"setting {name!r} lacks {sorted(missing)}; each needs accuracy and trainable")
+    unknown = sorted(set(marks or {}) - set(settings))
+    if unknown:
+        raise ValueError(f"marks for unknown setting(s) {unknown}; valid: {', '.join(settings)}")
+    names = sorted(settings, key=lambda n: (settings[n]["trainable"], n))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 0.3 * len(names) + 1.2))
+    ys = range(len(names))
+    errs = [100 * settings[n].get("err", 0) or 0 for n in names]
+    ax.errorbar([100 * settings[n]["accuracy"] for n in names], ys, xerr=errs, fmt="o", capsize=3,
+                color="tab:blue", label="mean ± 2 standard errors" if any(errs) else "accuracy")
+    if marks:
+        mark_y = [y for y, n in zip(ys, names, strict=True) if n in marks]
+        ax.scatter([100 * marks[n] for n in names if n in marks], mark_y, marker="x", color="gray", s=20,
+                   label=mark_label, zorder=3)
+    if chance is not None:
+        ax.axvline(100 * chance, color="gray", ls=":", label="chance")
+    if band is not None:
+        ax.axvspan(100 * band[0], 100 * band[1], color="tab:orange", alpha=0.15, label=band_label)
+    ax.set_yticks(list(ys), [f"{n}  ({settings[n]['trainable']:,})" for n in names], fontsize=8)
+    ax.set(xlabel="validation accuracy (%)", title=title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
