@@ -38,3 +38,18 @@ def test_setting_accuracy_rows_are_sorted_by_cost_and_marks_land_on_their_row():
         viz.plot_setting_accuracy({"x": {"accuracy": 0.5}})
     with pytest.raises(ValueError, match="unknown setting"):
         viz.plot_setting_accuracy(rows, marks={"nope": 0.5})
+
+
+def test_plot_xy_draws_each_series_and_reference_lines():
+    ax = viz.plot_xy({"measured": ([1, 2, 4], [2.0, 4.0, 8.0]), "rule": ([1, 4], [2.0, 8.0])}, "r", "size",
+                     styles={"rule": "-"}, log="xy", hlines={"limit": 5.0})
+    assert [list(line.get_xdata()) for line in ax.lines[:2]] == [[1, 2, 4], [1, 4]]
+    assert ax.lines[1].get_linestyle() == "-" and ax.lines[0].get_marker() == "o"
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["measured", "rule", "limit"]
+    with pytest.raises(ValueError, match="valid: '', 'x', 'y', 'xy'"):
+        viz.plot_xy({}, "x", "y", log="z")
+    with pytest.raises(ValueError, match="3 x values and 2 y values"):
+        viz.plot_xy({"bad": ([1, 2, 3], [1, 2])}, "x", "y")
+    with pytest.raises(ValueError, match="unknown series"):
+        viz.plot_xy({"a": ([1], [1])}, "x", "y", styles={"b": "-"})

@@ -119,3 +119,39 @@ def plot_setting_accuracy(settings: Mapping[str, Mapping[str, float]], title: st
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
+
+
+def plot_xy(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str,
+            title: str = "", styles: Mapping[str, str] | None = None, log: str = "",
+            hlines: Mapping[str, float] | None = None, ax=None):
+    """Named (xs, ys) series on one axis, points by default ("o"; `styles` maps a name to e.g. "-" or "o-").
+
+    `log` is "", "x", "y" or "xy" (the log-scaled axes); `hlines` maps a label to a horizontal reference
+    line. For measurements set against a prediction, or one quantity against two candidate explanations
+    (one call per panel). Returns the axis.
+    """
+    import matplotlib.pyplot as plt
+
+    if log not in ("", "x", "y", "xy"):
+        raise ValueError(f"log={log!r}; valid: '', 'x', 'y', 'xy'")
+    unknown = sorted(set(styles or {}) - set(series))
+    if unknown:
+        raise ValueError(f"styles for unknown series {unknown}; valid: {', '.join(series)}")
+    for name, (xs, ys) in series.items():
+        if len(xs) != len(ys):
+            raise ValueError(f"series {name!r} has {len(xs)} x values and {len(ys)} y values; they must match")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), (styles or {}).get(name, "o"), label=name)
+    for label, y in (hlines or {}).items():
+        ax.axhline(y, color="gray", ls=":", label=label)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if "x" in log:
+        ax.set_xscale("log")
+    if "y" in log:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if len(series) + len(hlines or {}) > 1:
+        ax.legend(fontsize=8)
+    return ax
