@@ -35,3 +35,21 @@ def test_the_tiny_model_gets_checkpointing():
     enable_activation_checkpointing(model)
     assert model.is_activation_checkpointing if hasattr(model, "is_activation_checkpointing") \
         else model.is_gradient_checkpointing
+
+
+def test_quiet_hides_the_bitsandbytes_import_warning_and_progress_bars_then_restores_them(caplog):
+    import logging
+
+    from ftcourse.compat import quiet
+    from transformers.utils import logging as hf_logging
+
+    record = logging.getLogger("bitsandbytes.backends.cpu.ops")  # where the missing-`kernels` warning is logged
+    assert hf_logging.is_progress_bar_enabled()
+    with caplog.at_level(logging.WARNING), quiet():
+        record.warning("Failed to load CPU gemm_4bit_forward from kernels-community")
+        assert not hf_logging.is_progress_bar_enabled()
+    assert not caplog.records
+    assert hf_logging.is_progress_bar_enabled()
+    with caplog.at_level(logging.WARNING):
+        record.warning("outside the block it is shown")
+    assert [r.getMessage() for r in caplog.records] == ["outside the block it is shown"]

@@ -1,8 +1,9 @@
 """The one home of version differences and of the library noise the course silences, always in a scope.
 
 - `enable_activation_checkpointing`: the name of checkpointing differs across transformers 5.x.
-- `quiet()`: a context manager that hides the upstream warnings listed in `KNOWN_NOISE` and the
-  bitsandbytes logger while its block runs, and restores both afterwards. A learner's kernel keeps its
+- `quiet()`: a context manager that hides the upstream warnings listed in `KNOWN_NOISE`, the
+  bitsandbytes logger and transformers' progress bars ("Loading weights", "Writing model shards")
+  while its block runs, and restores all three afterwards. A learner's kernel keeps its
   own warning filters: nothing here changes them for good (`warnings.filterwarnings` at top level would).
 
 >>> from ftcourse.compat import quiet
@@ -25,16 +26,35 @@ KNOWN_NOISE: tuple[tuple[str, type[Warning], str], ...] = (
     ("Paged optimizers are not supported on CPU", UserWarning,
      "bitsandbytes falls back to ordinary 8-bit states on CPU, as expected"),
 )
-# bitsandbytes logs a warning about a missing `kernels` package on AVX512-BF16 CPUs when peft imports it.
+# bitsandbytes logs a warning about a missing `kernels` package on AVX512-BF16 CPUs when peft imports it
+# ("Failed to load CPU gemm_4bit_forward from kernels-community ..."): an optional faster 4-bit CPU kernel
+# that needs a download; bitsandbytes falls back to its own kernels. It is logged once, at import.
 QUIET_LOGGERS = ("bitsandbytes",)
 
 
 @contextlib.contextmanager
+def _no_transformers_progress_bars() -> Iterator[None]:
+    """transformers' tqdm bars off inside the block (its global switch), as they were after."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # nothing to hide
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Hide KNOWN_NOISE and the bitsandbytes logger inside the block; every filter and level is restored after."""
+    """Hide KNOWN_NOISE, the bitsandbytes logger and transformers' progress bars in the block; all restored after."""
     loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
     levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _no_transformers_progress_bars():
         for message, category, _why in KNOWN_NOISE:
             warnings.filterwarnings("ignore", message=message, category=category)
         for lg in loggers:
