@@ -11,6 +11,13 @@ os.environ.setdefault("FTCOURSE_MODE", "smoke")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
+if "FTCOURSE_RESULTS_DIR" not in os.environ:  # the course table lessons write (experiments.course_table): not ~/.cache
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["FTCOURSE_RESULTS_DIR"] = tempfile.mkdtemp(prefix="ftcourse-test-results-")
+    atexit.register(shutil.rmtree, os.environ["FTCOURSE_RESULTS_DIR"], ignore_errors=True)
 
 from hypothesis import settings  # noqa: E402
 

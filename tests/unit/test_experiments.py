@@ -257,3 +257,122 @@ def test_cost_rejects_a_bad_rank(bad):
 def test_cost_rejects_an_unknown_target():
     with pytest.raises(ValueError, match="qkv_proj"):
         adapter_parameters("tiny", 8, ["qkv_proj"])
+
+
+# -- the course table on disk (experiments.course_table) ----------------------------------------------------------
+def _timing(ratio):
+    from ftcourse.bench.timing import Timing
+
+    return Timing(2.0 * ratio, 2.0, ratio, 0.9 * ratio, 1.1 * ratio, 7)
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv(experiments.course_table.RESULTS_ENV, str(tmp_path))
+    return tmp_path
+
+
+def _lesson_runs(prefix="", acc=0.8):
+    full = [RunResult(f"{prefix}full", s, {}, [0.7], acc + 0.01 * s, 1000, 1.0, method="full",
+                      checkpoint_bytes=4000, peak_memory=9 * 2**20, peak_memory_source="measured") for s in (0, 1)]
+    lora = [RunResult(f"{prefix}LoRA", s, {}, [0.7], acc, 50, 1.0, method="lora", checkpoint_bytes=200,
+                      peak_memory=7 * 2**20, peak_memory_source="measured") for s in (0, 1)]
+    return full + lora
+
+
+def test_the_course_table_persists_and_a_rerun_replaces_a_lessons_rows(results):
+    table = experiments.course_table
+    file = table.add("06", [RunResult("LoRA by hand", 0, {}, [0.5], 0.75, 50, 1.0, method="lora")],
+                     timings={"LoRA by hand": _timing(1.3)}, mode="smoke")
+    assert file == results / "course_table_smoke.json" and file.is_file()
+    table.add(3, _lesson_runs(), timings={"LoRA": _timing(0.9)}, reference="full", mode="smoke")
+    loaded = table.load(mode="smoke")  # read back from the file: nothing is kept in memory
+    assert [(r["lesson"], r["name"]) for r in loaded.rows] == [("03", "full"), ("03", "LoRA"), ("06", "LoRA by hand")]
+    full, lora, by_hand = loaded.rows
+    assert full["time_ratio"] == 1.0 and (lora["time_ratio"], lora["time_low"]) == (0.9, pytest.approx(0.81))
+    assert full["seeds"] == 2 and full["accuracy_mean"] == pytest.approx(0.805) and math.isnan(by_hand["accuracy_se"])
+    text = loaded.text()
+    assert text.splitlines()[0].startswith("lesson") and "0.90× (0.81–0.99)" in text and "full fine-tuning" in text
+    assert "no rows yet from lesson 04" in text and "03 (" not in text.split("no rows yet")[1]
+    table.add("03", _lesson_runs("new "), timings={"new LoRA": _timing(1.1)}, reference="new full", mode="smoke")
+    again = table.load(mode="smoke")
+    assert [r["name"] for r in again.rows] == ["new full", "new LoRA", "LoRA by hand"]
+    assert table.load(mode="full").rows == []  # smoke and full rows never mix
+    with pytest.raises(ValueError, match="unknown run"):
+        table.add("03", _lesson_runs(), timings={"QLoRA": _timing(1.0)}, mode="smoke")
+    with pytest.raises(ValueError, match="lesson='three' must be a lesson number"):
+        table.add("three", _lesson_runs(), mode="smoke")
+
+
+def test_a_missing_or_corrupt_course_table_loads_empty_and_says_why(results, capsys):
+    table = experiments.course_table
+    empty = table.load(mode="smoke")
+    assert empty.rows == [] and "no rows in" in empty.text() and "no rows yet from lesson 03" in empty.text()
+    file = table.path("smoke")
+    file.write_text("{half a file", encoding="utf-8")
+    broken = table.load(mode="smoke")
+    assert broken.rows == [] and "could not read" in broken.text() and "JSONDecodeError" in broken.text()
+    table.add("03", _lesson_runs(), reference="full", mode="smoke")
+    assert "moved it to course_table_smoke.json.corrupt" in capsys.readouterr().out
+    assert (results / "course_table_smoke.json.corrupt").read_text() == "{half a file"
+    assert [r["name"] for r in table.load(mode="smoke").rows] == ["full", "LoRA"]
+    data_ = json.loads(file.read_text())
+    data_["lessons"]["06"] = {"rows": [{"name": "half a row"}]}
+    file.write_text(json.dumps(data_))
+    partly = table.load(mode="smoke")
+    assert [r["lesson"] for r in partly.rows] == ["03", "03"] and "lesson 06's rows" in partly.text()
+
+
+# -- the estimator beside every run (experiments.predict_memory) ---------------------------------------------------
+MEMORY_SETTINGS = [{"method": "full"}, {"method": "lora", "r": 4, "target_modules": "all-linear"},
+                   {"method": "lora", "r": 2, "target_modules": ["q_proj", "v_proj"]}, {"method": "head"}]
+
+
+@pytest.mark.parametrize("setting", MEMORY_SETTINGS, ids=lambda s: s["method"] + str(s.get("r", "")))
+def test_the_prediction_equals_the_measurement_where_it_claims_bytes(setup, setting):
+    base, tok, train_set, _ = setup
+    padded = experiments.measurement_batch(tok, train_set, 8, 16)
+    unpadded = {"input_ids": torch.randint(3, base.config.vocab_size, (8, 16)), "labels": padded["labels"]}
+    check = experiments.predict_memory(base, batch_size=8, seq_len=16, **setting)
+    assert "not measured yet" in check.line() and check.measured is None
+    model = experiments.prepare(base, **setting)
+    check.measure(model, unpadded)
+    assert all(check.exact_terms().values()), check.table()  # every term to the byte on an unpadded batch
+    assert "Δ 0 B, exact" in check.line() and check.table().count("exact") >= 6
+    assert all(p.grad is None for p in model.parameters())  # measured on a copy
+    masked = experiments.predict_memory(base, batch_size=8, seq_len=16, **setting).measure(model, padded)
+    exact = masked.exact_terms()
+    assert all(exact[t] for t in experiments.memcheck.EXACT)
+    if setting["method"] != "head":  # the mask changes what attention saves; a frozen body saves nothing
+        assert not exact["activations"] and "attention mask" in masked.table() and "not exact" in masked.line()
+    if setting["method"] == "head":
+        assert "not in the estimator" in check.table()
+
+
+def test_a_memory_check_takes_the_cuda_peak_and_refuses_a_wrong_shape(setup):
+    base, tok, train_set, _ = setup
+    check = experiments.predict_memory(base, batch_size=8, seq_len=16, method="full")
+    cpu_run = RunResult("full", 0, {}, [1.0], 0.5, 1, 1.0, peak_memory=5, peak_memory_source="estimate")
+    assert check.from_run(cpu_run).measured_peak is None
+    cuda_run = RunResult("full", 0, {}, [1.0], 0.5, 1, 1.0, peak_memory=3 * 2**20, peak_memory_source="cuda")
+    assert "measured 3.00 MiB (CUDA allocator" in check.from_run(cuda_run).line()
+    with pytest.raises(ValueError, match="batch shape 8 × 48 differs from the predicted 8 × 16"):
+        check.measure(base, experiments.measurement_batch(tok, train_set, 8, 48))
+    with pytest.raises(ValueError, match="batch_size=0 must be a positive integer"):
+        experiments.predict_memory(base, batch_size=0, seq_len=16, method="full")
+    dora = experiments.predict_memory(base, batch_size=8, seq_len=16, method="lora", r=2, use_dora=True)
+    assert "does not model use_dora" in dora.table()
+
+
+def test_step_timing_times_a_setting_or_a_model_against_full_fine_tuning(setup):
+    base, tok, train_set, _ = setup
+    batch = experiments.measurement_batch(tok, train_set, 4, 8)
+    before = {n: p.clone() for n, p in base.state_dict().items()}
+    t = experiments.step_timing(base, batch, {"method": "lora", "r": 2}, budget_s=0.01)
+    assert t.repeats >= 5 and t.first > 0 and t.second > 0 and t.low <= t.ratio <= t.high
+    by_hand = experiments.prepare(base, method="head")
+    t2 = experiments.step_timing(base, batch, by_hand, against={"method": "full"}, lr=1e-3, budget_s=0.01)
+    assert t2.repeats >= 5 and all(p.grad is None for p in by_hand.parameters())
+    assert all(torch.equal(before[n], p) for n, p in base.state_dict().items())
+    with pytest.raises(ValueError, match="must be a setting"):
+        experiments.step_timing(base, batch, "lora")

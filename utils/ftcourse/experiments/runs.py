@@ -257,7 +257,8 @@ def reference_sweep(name: str = "lesson08") -> tuple[dict, list[RunResult]]:
         names = list(dict.fromkeys(r.name for r in part))
         overlap = sorted(set(names) & {r.name for r in runs})
         if overlap:
-            raise ValueError(f"reference sweep {name!r}: setting(s) {overlap} appear in more than one part ({path.name})")
+            raise ValueError(f"reference sweep {name!r}: setting(s) {overlap} appear in more than one part "
+                             f"({path.name})")
         metas.append({**meta, "file": path.name, "settings": names})
         runs.extend(part)
     return {**metas[0], "parts": metas}, runs

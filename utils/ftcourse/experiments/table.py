@@ -101,11 +101,16 @@ def human_bytes(n: float | None) -> str:
 
 @dataclass
 class ComparisonTable:
-    """The comparison table: `rows` (one plain dict per method or setting) and `text()` to print it."""
+    """The comparison table: `rows` (one plain dict per method or setting) and `text()` to print it.
+
+    Rows with a `lesson` key (the course table, `experiments.course_table.load()`) print a lesson column;
+    `notes` are printed under the table (e.g. which lessons have not added their rows yet).
+    """
 
     rows: list[dict]
     baseline: str
     time_note: str
+    notes: list[str] = field(default_factory=list)
 
     COLUMNS = (("name", "method / setting"), ("trainable", "trainable"), ("checkpoint", "checkpoint"),
                ("memory", "peak memory"), ("time", "time vs baseline"), ("accuracy", "accuracy (mean ± SE, n)"))
@@ -124,20 +129,23 @@ class ComparisonTable:
         memory = human_bytes(row["peak_memory"])
         if row["peak_memory_source"] == "estimate":
             memory += " (est.)"
-        return {"name": row["name"], "trainable": f"{row['trainable']:,}",
+        return {"lesson": str(row.get("lesson", "")), "name": row["name"], "trainable": f"{row['trainable']:,}",
                 "checkpoint": human_bytes(row["checkpoint_bytes"]), "memory": memory, "time": time,
                 "accuracy": acc}
 
     def text(self) -> str:
         cells = [self._cells(row) for row in self.rows]
-        widths = {key: max(len(title), *(len(c[key]) for c in cells)) for key, title in self.COLUMNS}
-        header = "  ".join(title.ljust(widths[key]) if key == "name" else title.rjust(widths[key])
-                           for key, title in self.COLUMNS)
+        columns = ((("lesson", "lesson"),) if any("lesson" in row for row in self.rows) else ()) + self.COLUMNS
+        widths = {key: max([len(title), *(len(c[key]) for c in cells)]) for key, title in columns}
+        left = ("lesson", "name")
+        header = "  ".join(title.ljust(widths[key]) if key in left else title.rjust(widths[key])
+                           for key, title in columns)
         lines = [header, "-" * len(header)]
         for c in cells:
-            lines.append("  ".join(c[key].ljust(widths[key]) if key == "name" else c[key].rjust(widths[key])
-                                   for key, _ in self.COLUMNS))
+            lines.append("  ".join(c[key].ljust(widths[key]) if key in left else c[key].rjust(widths[key])
+                                   for key, _ in columns))
         lines.append(self.time_note)
+        lines += self.notes
         return "\n".join(lines)
 
     def __str__(self) -> str:
