@@ -9,11 +9,12 @@ STAMP  := $(VENV)/.ftcourse-installed
 CONSTRAINTS ?= -c constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: lab test test-portable test-explore venv lint assign grade repoint strip clean help
+.PHONY: lab test test-full test-portable test-explore venv lint assign grade repoint strip clean help
 
 help:
 	@echo "make lab      start JupyterLab on the course (lessons/, labs/) (creates .venv on first use)"
 	@echo "make test     run every test and execute every notebook in smoke mode"
+	@echo "make test-full      full mode's dry run: every lesson in full mode on a CPU, against a stand-in hub"
 	@echo "make lint     ruff on the package, tests and notebooks"
 	@echo "make test-portable  numerical tests under every CPU kernel family and 1/2 threads, with margins"
 	@echo "make test-explore   hypothesis tests with fresh random examples, 25x as many"
@@ -38,7 +39,12 @@ lab: venv
 # Two xdist workers with one thread each use both cores without oversubscription (OpenMP
 # threads spin-wait, so 2 workers x 2 threads can run several times slower than 2 x 1).
 test: venv
-	FTCOURSE_MODE=$${FTCOURSE_MODE:-smoke} HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -n 2 --dist loadfile --nbmake $(PYTEST_ARGS)
+	FTCOURSE_MODE=$${FTCOURSE_MODE:-smoke} HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -n 2 --dist loadfile --nbmake -m "not full_dry_run" $(PYTEST_ARGS)
+
+# Full mode without a GPU or a network: every lesson with FTCOURSE_MODE=full against a stand-in hub of small random
+# models and datasets under the real hub ids (ftcourse.standin), offline, steps and timings capped (FTCOURSE_DRY_RUN).
+test-full: venv
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -n 2 --dist load -m full_dry_run --durations=0 tests/test_full_mode.py $(PYTEST_ARGS)
 
 # Floating-point results depend on the CPU's kernels: the numerical tests must hold under each of them.
 test-portable: venv

@@ -19,8 +19,20 @@ if "FTCOURSE_RESULTS_DIR" not in os.environ:  # the course table lessons write (
     os.environ["FTCOURSE_RESULTS_DIR"] = tempfile.mkdtemp(prefix="ftcourse-test-results-")
     atexit.register(shutil.rmtree, os.environ["FTCOURSE_RESULTS_DIR"], ignore_errors=True)
 
+import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
 settings.register_profile("explore", derandomize=False, database=None, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def standin_hub(tmp_path_factory):
+    """The stand-in hub (`ftcourse.standin`): small random models and datasets under the real hub ids, built once.
+
+    `.hub_cache` is a hub cache for `cache_dir=`; `.environ()` points a new process (a notebook kernel) at it, offline.
+    """
+    from ftcourse import standin
+
+    return standin.build(tmp_path_factory.mktemp("standin-hub"))

@@ -1,6 +1,4 @@
-"""One model registry: every name any list offers loads, in both modes (full mode from a local stand-in hub cache)."""
-
-import shutil
+"""One model registry: every name any list offers loads, in both modes (full mode from the stand-in hub cache)."""
 
 import pytest
 import torch
@@ -8,20 +6,11 @@ from ftcourse import models
 from ftcourse.memory import configs, count_parameters
 from ftcourse.models import registry
 
-COMMIT = "0" * 40
-
 
 @pytest.fixture(scope="module")
-def standin_cache(tmp_path_factory):
-    """A hub cache holding the embedded model under every real hub id: full mode's loading code, run offline."""
-    cache = tmp_path_factory.mktemp("hub-cache")
-    for hub_id in registry.hub_ids():
-        repo = cache / f"models--{hub_id.replace('/', '--')}"
-        snapshot = repo / "snapshots" / COMMIT
-        shutil.copytree(registry.TINY_DIR, snapshot)
-        (repo / "refs").mkdir()
-        (repo / "refs" / "main").write_text(COMMIT)
-    return cache
+def standin_cache(standin_hub):
+    """The stand-in hub's model cache (tests/conftest.py): a small model of each real family under its hub id."""
+    return standin_hub.hub_cache
 
 
 @pytest.mark.parametrize("mode", registry.MODES)
@@ -64,6 +53,9 @@ def test_every_preset_loads_in_full_mode_from_its_hub_id(monkeypatch, standin_ca
     tok = models.load_tokenizer(name, cache_dir=str(standin_cache))
     ids = tok("Return the number of items.", return_tensors="pt")["input_ids"]
     assert model(input_ids=ids).logits.shape[-1] == model.config.vocab_size
+    shipped = configs.load_config(name, mode="full")
+    assert type(model).__name__ == shipped["architectures"][0]  # the real family: Llama, Qwen2 (with q/k/v biases)
+    assert model.config.model_type == shipped["model_type"]
 
 
 def test_unknown_names_list_the_registry(monkeypatch):

@@ -37,16 +37,29 @@ TRAINING: dict[str, dict[str, dict[str, object]]] = {
 # (interleaved repeats: at least 5 whatever the budget, so a smoke lesson stays fast and still has a spread)
 TIMING_BUDGET_S: dict[str, float] = {"smoke": 1.5, "full": 6.0}
 
+# A dry run (FTCOURSE_DRY_RUN=1, see ftcourse.env.dry_run and ftcourse.standin) is full mode on a CPU against a
+# stand-in hub: it keeps full mode's batch sizes, lengths, learning rates and ranks and caps only what sets the
+# run time, here and nowhere else: training examples and epochs (so steps) and seconds per timing.
+DRY_RUN_CAPS: dict[str, int] = {"n_train": 256, "epochs": 1}
+DRY_RUN_TIMING_BUDGET_S = TIMING_BUDGET_S["smoke"]
+
+
+def _dry_run(mode: str) -> bool:
+    from ftcourse import env
+
+    return mode == "full" and env.dry_run()
+
 
 def timing_budget(mode: str | None = None) -> float:
-    """Seconds a lesson spends on one interleaved timing in `mode` (default: `ftcourse.env.mode()`)."""
+    """Seconds a lesson spends on one interleaved timing in `mode` (default: `ftcourse.env.mode()`; dry run: capped)."""
     if mode is None:
         from ftcourse import env
 
         mode = env.mode()
     if not isinstance(mode, str) or mode not in TIMING_BUDGET_S:
         raise ValueError(f"unknown mode {mode!r}; valid choices: {', '.join(TIMING_BUDGET_S)}")
-    return TIMING_BUDGET_S[mode]
+    budget = TIMING_BUDGET_S[mode]
+    return min(budget, DRY_RUN_TIMING_BUDGET_S) if _dry_run(mode) else budget
 
 
 def tasks() -> tuple[str, ...]:
@@ -55,7 +68,10 @@ def tasks() -> tuple[str, ...]:
 
 
 def training_preset(task: str, mode: str | None = None) -> dict[str, object]:
-    """The settings for `task` in `mode` (default: `ftcourse.env.mode()`), as a fresh dict the caller may change."""
+    """The settings for `task` in `mode` (default: `ftcourse.env.mode()`), as a fresh dict the caller may change.
+
+    In a dry run (`ftcourse.env.dry_run()`) full mode's n_train and epochs are capped by `DRY_RUN_CAPS`.
+    """
     if not isinstance(task, str) or task not in TRAINING:
         raise ValueError(f"unknown task {task!r}; valid choices: {', '.join(TRAINING)}")
     if mode is None:
@@ -65,7 +81,11 @@ def training_preset(task: str, mode: str | None = None) -> dict[str, object]:
     per_mode = TRAINING[task]
     if not isinstance(mode, str) or mode not in per_mode:
         raise ValueError(f"unknown mode {mode!r}; valid choices: {', '.join(per_mode)}")
-    return copy.deepcopy(per_mode[mode])
+    preset = copy.deepcopy(per_mode[mode])
+    if _dry_run(mode):
+        preset.update({key: min(preset[key], cap) for key, cap in DRY_RUN_CAPS.items() if key in preset})
+    return preset
 
 
-__all__ = ["TIMING_BUDGET_S", "TRAINING", "tasks", "timing_budget", "training_preset"]
+__all__ = ["DRY_RUN_CAPS", "DRY_RUN_TIMING_BUDGET_S", "TIMING_BUDGET_S", "TRAINING", "tasks", "timing_budget",
+           "training_preset"]
