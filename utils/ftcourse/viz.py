@@ -131,6 +131,7 @@ def plot_xy(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabe
     (one call per panel). Returns the axis.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     if log not in ("", "x", "y", "xy"):
         raise ValueError(f"log={log!r}; valid: '', 'x', 'y', 'xy'")
@@ -147,10 +148,12 @@ def plot_xy(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabe
     for label, y in (hlines or {}).items():
         ax.axhline(y, color="gray", ls=":", label=label)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    if "x" in log:
-        ax.set_xscale("log")
-    if "y" in log:
-        ax.set_yscale("log")
+    for name, axis, set_scale in (("x", ax.xaxis, ax.set_xscale), ("y", ax.yaxis, ax.set_yscale)):
+        if name in log:  # ticks at 1, 2, 5 × 10^n written as plain numbers (no crowded minor labels)
+            set_scale("log")
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+            axis.set_minor_formatter(NullFormatter())
     ax.grid(alpha=0.3)
     if len(series) + len(hlines or {}) > 1:
         ax.legend(fontsize=8)
