@@ -34,3 +34,33 @@ def test_bits_per_parameter_are_4_5_and_4_127_on_a_large_weight():
     double = 8 * (packed_bytes(numel) + nf4_constant_bytes(numel, True)) / numel
     assert round(plain, 3) == 4.5 and round(double, 3) == 4.127
     assert round(plain - double, 3) == 0.373  # what double quantization saves (the seeds' "0.127" is what remains)
+
+
+@pytest.mark.parametrize("shape", [(1000, 77), (333, 333), (64 * 256 + 1,), (1024, 1024)])
+@pytest.mark.parametrize("double_quant", [False, True])
+def test_stored_bytes_read_off_bitsandbytes_match_the_size_rule(shape, double_quant):
+    from ftcourse.compat import quiet
+    from ftcourse.quant import stored_bytes
+
+    with quiet():
+        import bitsandbytes.functional as F
+
+    weight = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    packed, state = F.quantize_4bit(weight, blocksize=NF4_BLOCK, compress_statistics=double_quant, quant_type="nf4")
+    parts = stored_bytes(packed, state)
+    numel, blocks = weight.numel(), -(-weight.numel() // NF4_BLOCK)
+    expected = {"packed": -(-numel // 2), "absmax": blocks * (1 if double_quant else 4), "code": 16 * 4}
+    if double_quant:
+        expected.update(nested_absmax=4 * -(-blocks // DQ_BLOCK), nested_code=256 * 4, offset=4)
+    assert parts == expected
+    assert parts.pop("packed") == packed_bytes(numel)
+    assert sum(parts.values()) == nf4_constant_bytes(numel, double_quant)  # the estimator's rule is what is stored
+
+
+def test_stored_bytes_names_a_state_that_is_not_4_bit():
+    from types import SimpleNamespace
+
+    from ftcourse.quant import stored_bytes
+
+    with pytest.raises(ValueError, match="valid choices: 'nf4', 'fp4'"):
+        stored_bytes(torch.zeros(2, dtype=torch.uint8), SimpleNamespace(quant_type=None))
