@@ -23,23 +23,51 @@ def plot_losses(curves: Mapping[str, Sequence[float]] | Sequence[float], title: 
     return ax
 
 
-def plot_bars(values: Mapping[str, float], title: str, ylabel: str, log: bool = False, ax=None):
-    """One bar per name with its value written on top; returns the axis."""
+def plot_bars(values: Mapping[str, float], title: str, ylabel: str, log: bool = False, ax=None,
+              hlines: Mapping[str, float] | None = None):
+    """One bar per name with its value written on top; `hlines` maps a label to a reference line. Returns the axis.
+
+    The y axis leaves room above the tallest bar or line, so the value written on top is never clipped.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     bars = ax.bar(list(values), list(values.values()), color="tab:blue")
     ax.bar_label(bars, fmt="{:,.1f}")
+    for label, y in (hlines or {}).items():
+        ax.axhline(y, color="gray", ls=":", label=label)
     ax.set(title=title, ylabel=ylabel)
     if log:
         ax.set_yscale("log")
+    top = max([*values.values(), *(hlines or {}).values()], default=0)
+    if top > 0:
+        ax.set_ylim(top=top * (3.0 if log else 1.15))  # a factor on a log axis is a fixed height
+    if hlines:
+        ax.legend(fontsize=8, loc="upper right")
+    return ax
+
+
+def plot_token_bars(tokens: Sequence[str], values: Sequence[float], title: str, ylabel: str, ax=None):
+    """One bar per token, the token written under it (slanted, so long pieces do not collide); returns the axis."""
+    import matplotlib.pyplot as plt
+
+    if len(tokens) != len(values):
+        raise ValueError(f"{len(tokens)} tokens and {len(values)} values; they must match")
+    own = ax is None
+    if own:
+        _, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(tokens) + 2), 3.2))
+    ax.bar(range(len(tokens)), [float(v) for v in values], color="tab:orange")
+    ax.set_xticks(range(len(tokens)), list(tokens), rotation=45, ha="right")
+    ax.set(title=title, ylabel=ylabel)
+    if own:
+        ax.figure.tight_layout()  # room for the slanted labels
     return ax
 
 
 MEMORY_COLORS = {"weights": "tab:blue", "quant_constants": "tab:cyan", "adapter_weights": "tab:olive",
                  "gradients": "tab:orange", "optimizer_states": "tab:red", "activations": "tab:green",
-                 "overhead": "tab:gray"}
+                 "overhead": "tab:gray", "step_transient": "tab:purple"}
 
 
 def plot_memory_breakdown(columns: Mapping[str, object], unit: str = "GiB", components: Sequence[str] | None = None,
@@ -157,4 +185,58 @@ def plot_xy(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabe
     ax.grid(alpha=0.3)
     if len(series) + len(hlines or {}) > 1:
         ax.legend(fontsize=8)
+    return ax
+
+
+PERSISTENT = ("weights", "quant_constants", "adapter_weights", "optimizer_states")
+PHASES = {"backward starts": ("activations", "overhead"), "optimizer step": ("gradients", "step_transient")}
+
+
+def plot_memory_phases(columns: Mapping[str, object], unit: str = "GiB", title: str = "what is held at once",
+                       measured: Mapping[str, float] | None = None, ax=None):
+    """Two stacked bars per breakdown: what is held when backward starts and during the optimizer step.
+
+    Backward starts with every saved activation plus the gradient of the logits (`overhead`); the step
+    runs with every gradient plus its temporaries (`step_transient`); both sit on the persistent tensors
+    (weights, constants, adapters, optimizer states). The taller bar is the breakdown's `peak`; a dashed
+    line marks its `total` (every tensor counted once, transients left out). `measured` maps a column to
+    a measured peak in bytes (e.g. CUDA's max_memory_allocated), drawn as a solid black line. Returns the axis.
+    """
+    import matplotlib.pyplot as plt
+
+    scales = {"MiB": 2**20, "GiB": 2**30}
+    if unit not in scales:
+        raise ValueError(f"unknown unit {unit!r}; valid units: {', '.join(scales)}")
+    unknown = sorted(set(measured or {}) - set(columns))
+    if unknown:
+        raise ValueError(f"measured peaks for unknown column(s) {unknown}; valid: {', '.join(map(str, columns))}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.4 * len(columns) + 3, 3.8))
+    order = [*PERSISTENT, *(c for parts in PHASES.values() for c in parts)]
+    shown = [c for c in order if any(getattr(b, c) for b in columns.values())]
+    ticks, phase_names = [], []
+    for g, (name, breakdown) in enumerate(columns.items()):
+        left = 2.6 * g
+        for k, (phase, parts) in enumerate(PHASES.items()):
+            bottom = 0.0
+            for component in (*PERSISTENT, *parts):
+                if component in shown:
+                    value = getattr(breakdown, component) / scales[unit]
+                    ax.bar(left + k, value, bottom=bottom, color=MEMORY_COLORS.get(component, "tab:brown"),
+                           label=component.replace("_", " "))
+                    bottom += value
+            ticks.append(left + k)
+            phase_names.append(phase.replace(" ", "\n", 1))
+        ax.hlines(breakdown.total / scales[unit], left - 0.45, left + 1.45, colors="dimgray", linestyles="--",
+                  label="total (every tensor once)")
+        if name in (measured or {}):
+            ax.hlines(measured[name] / scales[unit], left - 0.45, left + 1.45, colors="black", linewidth=2,
+                      label="measured peak")
+        ax.text(left + 0.5, -0.2, name, transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=9)
+    ax.set_xticks(ticks, phase_names, fontsize=8)
+    ax.set(ylabel=unit, title=title)
+    handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))  # one handle per label
+    labels = [c.replace("_", " ") for c in shown] + [k for k in ("total (every tensor once)", "measured peak")
+                                                      if k in handles]
+    ax.legend([handles[k] for k in labels], labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
