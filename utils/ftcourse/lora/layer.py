@@ -26,7 +26,7 @@ def check_hyperparameters(r, lora_alpha, lora_dropout) -> None:
 
 
 def lora_scaling(r: int, lora_alpha: float, use_rslora: bool = False) -> float:
-    """lora_alpha / r (the paper), or lora_alpha / sqrt(r) with rsLoRA (Kalajdzievic 2023), as peft computes it."""
+    """lora_alpha / r (the paper), or lora_alpha / sqrt(r) with rsLoRA (Kalajdzievski 2023), as peft computes it."""
     return lora_alpha / math.sqrt(r) if use_rslora else lora_alpha / r
 
 
