@@ -1,4 +1,5 @@
-"""Faulty and tampered copies of the fixture lab (lab99), each with the grades a fair grader must give.
+"""Faulty and tampered copies of the fixture lab (lab99), each with the grades a fair grader must give; and the
+machinery the labs' own tests share: running a lab's cells, and a wrong answer written as a learner would write it.
 
 lab99 has three questions worth 2 points each: q1 `double(x)`, q2 `greet(name)`, q3 `SQUARES`.
 Each fault starts from the full-marks solution and breaks or tampers with it; `expected` is the
@@ -10,11 +11,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from ftcourse.grading import grade
+from ftcourse.grading.results import Result
 
 FIXTURES = Path(__file__).with_name("fixtures")
 SOLUTIONS = FIXTURES / "solutions"
@@ -22,14 +25,49 @@ CHECKS = FIXTURES / "checks"
 SOLUTION = SOLUTIONS / "lab99_faults.ipynb"
 
 
-def run_cells(path: Path) -> dict:
-    """Run a lab's code cells (not its checks or summary) in a fresh namespace, as a notebook would; the namespace."""
+def run_cells(path: Path, only: Collection[str] | None = None) -> dict:
+    """Run a lab's code cells (not its checks or summary) in a fresh namespace, as a notebook would; the namespace.
+
+    only: the ids of the cells to run (e.g. the locked setup cells), in notebook order; default every cell.
+    """
     ns: dict = {"__name__": "__main__"}
     for c in json.loads(Path(path).read_text())["cells"]:
         role = c["metadata"].get("ftcourse", {})
-        if c["cell_type"] == "code" and role.get("role") != "check" and role.get("id") != "summary":
+        if c["cell_type"] == "code" and role.get("role") != "check" and role.get("id") != "summary" and (
+                only is None or c["id"] in only):
             exec(compile("".join(c["source"]), f"<cell {c['id']}>", "exec"), ns)
     return ns
+
+
+@dataclass(frozen=True)
+class WrongAnswer:
+    """A plausible wrong answer to one question, as a learner would write the cell, and the hint it must get.
+
+    `hint` is a phrase of the check's known-mistakes table (or of its hint for that case); `source` replaces the
+    solution cell (it runs in a copy of the solved namespace, so it can use the lab's model, tokenizer, ...).
+    """
+
+    name: str
+    qid: str
+    source: str
+    hint: str
+
+
+def with_cell(namespace: dict, source: str, **names) -> dict:
+    """A copy of `namespace` (with `names` set) after running `source` as one notebook cell."""
+    ns = {**namespace, **names}
+    exec(compile(textwrap.dedent(source), "<cell wrong-answer>", "exec"), ns)
+    return ns
+
+
+def assert_wrong_answer(lab: str, namespace: dict, wrong: WrongAnswer, **names) -> Result:
+    """Run `wrong`'s cell in a copy of `namespace`, check its question: it must lose points and show the hint."""
+    from ftcourse.grading import Lab
+
+    result = Lab(lab, namespace=with_cell(namespace, wrong.source, **names)).run(wrong.qid)
+    assert result.points < result.max, f"{wrong.name}: the wrong answer kept every point ({result.message})"
+    assert wrong.hint in result.message, f"{wrong.name}: expected the hint {wrong.hint!r}, got {result.message!r}"
+    return result
 
 
 def solution() -> dict:
