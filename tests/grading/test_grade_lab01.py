@@ -1,4 +1,4 @@
-"""`ftcourse grade` on lab01: the solution scores 10/10, the shipped lab runs to the end and scores 0/10 with
+"""`ftcourse grade` on lab01: the solution scores 11/11, the shipped lab runs to the end and scores 0/11 with
 every question reported, and every report is written."""
 
 import csv
@@ -46,14 +46,14 @@ def test_notebooks_are_never_modified(graded):
 
 def test_solution_scores_full_marks(graded):
     result = notebook(graded[1], "solutions__lab01_tokens")
-    assert (result["points"], result["max"], result["complete"]) == (10, 10, True)
+    assert (result["points"], result["max"], result["complete"]) == (11, 11, True)
     assert [q["status"] for q in result["questions"]] == ["pass"] * 4
     assert result["warnings"] == []
 
 
 def test_shipped_lab_scores_zero_and_reports_every_question(graded):
     result = notebook(graded[1], "labs__lab01_tokens")
-    assert (result["points"], result["max"]) == (0, 10)
+    assert (result["points"], result["max"]) == (0, 11)
     assert [q["id"] for q in result["questions"]] == ["q1", "q2", "q3", "q4"]
     for q in result["questions"]:
         assert set(q) == {"id", "points", "max", "status", "message", "seconds"}
@@ -65,7 +65,7 @@ def test_shipped_lab_runs_to_the_end(graded):
     code = [c for c in executed["cells"] if c["cell_type"] == "code"]
     assert all(c["execution_count"] is not None for c in code[:-1]), "every cell before the summary ran"
     summary = code[-1]["outputs"][0]["data"]["text/markdown"]
-    assert "0/10 points" in summary, "the summary cell shows the grader's own table"
+    assert "0/11 points" in summary, "the summary cell shows the grader's own table"
     checks = [c for c in code if c["metadata"].get("ftcourse", {}).get("role") == "check"]
     assert all("❌" in "".join(o.get("text", "") for o in c["outputs"]) for c in checks)
 
@@ -73,12 +73,12 @@ def test_shipped_lab_runs_to_the_end(graded):
 def test_reports(graded):
     proc, out, _ = graded
     markdown = (out / "summary.md").read_text()
-    assert "## Lab grades: 10/20 points over 2 notebook(s)" in markdown
+    assert "## Lab grades: 11/22 points over 2 notebook(s)" in markdown
     assert "| q2 | ✅ pass | 3/3 |" in markdown and "| q2 | ❌ fail | 0/3 |" in markdown
     suites = ET.parse(out / "junit.xml").getroot().findall("testsuite")
     assert [(s.get("tests"), s.get("failures")) for s in suites] == [("4", "0"), ("4", "4")]
     rows = list(csv.DictReader((out / "grades.csv").open()))
-    assert [(r["notebook"], r["total"], r["q3"]) for r in rows] == [(str(SOLUTION), "10", "3"), (str(LAB), "0", "0")]
+    assert [(r["notebook"], r["total"], r["q3"]) for r in rows] == [(str(SOLUTION), "11", "3"), (str(LAB), "0", "0")]
     combined = json.loads((out / "results.json").read_text())
-    assert [n["points"] for n in combined["notebooks"]] == [10, 0]
-    assert "solutions/lab01_tokens.ipynb (lab01): 10/10 points" in proc.stdout
+    assert [n["points"] for n in combined["notebooks"]] == [11, 0]
+    assert "solutions/lab01_tokens.ipynb (lab01): 11/11 points" in proc.stdout

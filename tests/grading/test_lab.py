@@ -130,4 +130,4 @@ def test_the_old_import_path_still_works():
 def test_registry_lists_labs(ns):
     assert "lab01" in checks.available() and "lab99" in checks.available()
     assert list(checks.load("lab01")) == ["q1", "q2", "q3", "q4"]
-    assert sum(q.points for q in checks.load("lab01").values()) == 10
+    assert sum(q.points for q in checks.load("lab01").values()) == 11
