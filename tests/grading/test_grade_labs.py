@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LABS = {
     "lab02_estimate": (12, {
         "q1": ["NotImplementedError"],  # function answers: the stub still raises
-        "q2": ["`adamw_bytes` is not defined", "`sgd_bytes` is not defined"],
+        "q2": ["`optimizer_bytes` still raises NotImplementedError"],
         "q3": ["NotImplementedError"],
         "q4": ["`full_gpu` is not defined", "`plan` is not defined"],
     }),
