@@ -7,12 +7,17 @@ anywhere. When an answer is off, the check names the likely mistake (budget exce
 the new head left frozen, training stalled at chance by too large a lora_alpha × lr, the whole model saved
 instead of the adapter, an adapter rebuilt from the config instead of loaded with its weights, ...).
 peft models are built inside `ftcourse.compat.quiet()`, which hides one harmless peft deprecation warning
-for that block only: the learner's kernel keeps its own warning filters.
+for that block only: the learner's kernel keeps its own warning filters. What the hints say about
+lora_alpha × lr is read from the course's reference sweep for this lab
+(`experiments.reference_sweep("lab07")`), not written from memory. The answers are a config, a trained
+model and a folder, so there is no hidden variant to re-run; the expected numbers are the budget and
+4 bytes per trainable parameter.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import struct
@@ -30,6 +35,37 @@ STALLED_LOSS = 0.65  # a final loss still about ln 2 = 0.69 (guessing on two cla
 ATOL = 1e-5  # logits of a reloaded adapter: the same weights and operations, so equal up to this (the prose's 1e-5)
 HEAD = "score"
 HEADER_SLACK = 64 * 1024  # the safetensors header: names, shapes and offsets in JSON
+
+
+@functools.cache
+def sweep_step_sizes() -> dict[str, tuple[float, tuple[float, ...]]]:
+    """Setting -> (lora_alpha × lr, accuracies over the seeds) in the course's reference sweep for this lab."""
+    from ftcourse import experiments
+
+    baseline = experiments.settings("lab07").baseline
+    _, runs = experiments.reference_sweep("lab07")
+    rows: dict[str, tuple[float, list[float]]] = {}
+    for run in runs:
+        setting = {**baseline, **run.settings}
+        rows.setdefault(run.name, (setting["lora_alpha"] * setting["lr"], []))[1].append(run.accuracy)
+    return {name: (step, tuple(accs)) for name, (step, accs) in rows.items()}
+
+
+def step_size_bounds() -> tuple[float, float]:
+    """(largest lora_alpha × lr at which every seed of the sweep reached MIN_ACCURACY, smallest at which none did)."""
+    rows = sweep_step_sizes().values()
+    trained = [step for step, accs in rows if min(accs) >= MIN_ACCURACY]
+    stalled = [step for step, accs in rows if max(accs) < MIN_ACCURACY]
+    return max(trained), min(stalled)
+
+
+def _sweep_says() -> str:
+    """What the reference sweep measured about lora_alpha × lr, in one clause."""
+    ok, bad = step_size_bounds()
+    seeds = min(len(accs) for _, accs in sweep_step_sizes().values())
+    return (f"in the course's reference sweep for this lab (experiments.reference_sweep('lab07'), {seeds} seeds per "
+            f"setting), every setting with lora_alpha × lr up to {ok:.2g} reached {MIN_ACCURACY:.0%} on every seed, "
+            f"and every one from {bad:.2g} on stayed below it on every seed, near chance")
 
 
 def _fresh_classifier():
@@ -141,11 +177,11 @@ def _accuracy_hint(model, losses, acc: float) -> str:
         rs = bool(getattr(config, "use_rslora", False))
         scale = f"alpha/{'sqrt(r)' if rs else 'r'} = {lora_scaling(r, alpha, rs):.3g}"
         yours = f"your lora_alpha={alpha:g} (r={r}, {scale})"
+    ok, _ = step_size_bounds()
     return (f"training stalled at chance: the mean loss of the last {quarter} steps is still {last:.2f}, about "
             f"ln 2 ≈ 0.69, what guessing costs. Suspect {yours} with your learning rate: with Adam every LoRA "
-            "weight moves by about lr per step, so the step of W grows with lora_alpha × lr. Lower lr to about "
-            "3e-3 with lora_alpha ≈ 2r for a small r, or lower lora_alpha: in our 10-seed sweep, lora_alpha × lr "
-            "above about 0.05-0.08 stayed at chance.")
+            "weight moves by about lr per step, so the step of W grows with lora_alpha × lr. Lower the product: "
+            f"e.g. lr=3e-3 with lora_alpha ≤ {math.floor(ok / 3e-3 + 1e-9)}; {_sweep_says()}.")
 
 
 @question("q2", points=3)
@@ -174,8 +210,8 @@ def q2(a: Answers) -> None:
         if not last < first:
             a.fail(f"the mean loss of the last {quarter} steps ({last:.3f}) is not below that of the first "
                    f"{quarter} ({first:.3f}).", hint="a learning rate of a few 1e-3 suits LoRA here. Too low leaves "
-                   "the loss flat; so does too large a step, lora_alpha × lr above about 0.05, which keeps it near "
-                   "ln 2 ≈ 0.69 or makes it jump.")
+                   "the loss flat; so does too large a step, lora_alpha × lr, which keeps it near ln 2 ≈ 0.69 or "
+                   f"makes it jump: {_sweep_says()}.")
     with a.part(f"validation accuracy at least {MIN_ACCURACY:.0%}", points=2):
         tok = models.load_tokenizer("small")
         val = data.sentiment_dataset()["validation"]
@@ -292,7 +328,7 @@ def q4(a: Answers) -> None:
     batch = _probe(tok, data.sentiment_dataset()["validation"])
     want = _logits(trained, batch)
     with a.part("reloaded gives peft_model's logits", points=1):
-        b_zero = all(float(p.abs().sum()) == 0 for n, p in reloaded.named_parameters() if "lora_B" in n)
+        b_zero = all(float(p.detach().abs().sum()) == 0 for n, p in reloaded.named_parameters() if "lora_B" in n)
         a.expect_close(_logits(reloaded, batch), want, rel=0.0, abs=ATOL, hint=(
             "every lora_B of `reloaded` is zero: that is a new, untrained adapter. get_peft_model builds one from a "
             "config; PeftModel.from_pretrained(base, adapter_dir) loads the weights." if b_zero else
