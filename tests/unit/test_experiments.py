@@ -216,9 +216,17 @@ def test_reference_sweeps_are_complete_and_match_their_settings():
         assert {r.name for r in runs} == set(spec.settings) and len(runs) == len(spec.settings) * len(meta["seeds"])
         assert meta["command"].startswith("ftcourse bench sweep") and len(meta["seeds"]) >= 5
         assert meta["date"] == meta["measured_on"] and meta["peft"] is None  # an older file, read in today's shape
-        assert all(r.checkpoint_bytes is None and r.method is None for r in runs)
+        main = set(meta["parts"][0]["settings"])
+        assert all(r.checkpoint_bytes is None and r.method is None for r in runs if r.name in main)
+        for part in meta["parts"]:  # parts added later: same sizes and seeds, their own command
+            assert all(part[k] == meta[k] for k in ("seeds", "n_train", "n_val", "epochs", "batch_size", "max_length"))
+            assert part["command"].startswith("ftcourse bench sweep")
+        assert all("--only" in part["command"] for part in meta["parts"][1:])  # an addition names its settings
         for summary in summarize(runs):
             assert summary.n == len(meta["seeds"])
+    parts = {p["file"]: p["settings"] for p in experiments.reference_sweep("lesson08")[0]["parts"]}
+    assert list(parts) == ["lesson08_h200.json", "lesson08_cpu.json"]
+    assert set(parts["lesson08_cpu.json"]) == {"r=32 a=2.83 rsLoRA", "r=8 dropout 0.1", "r=8 attention"}
     assert experiments.reference_names() == ["lab07", "lesson08"]
     with pytest.raises(ValueError, match="lesson08"):
         experiments.reference_sweep("nope")
