@@ -24,8 +24,6 @@ LESSON_SIDE_FAILURES = {
                        "16 steps at lr 3e-5 stay at chance: use env.check_outcome); cell-20: the LoRA estimate omits "
                        "the trainable score head's input (4 B x hidden per token), -2.8 % at the stand-in's size "
                        "against a 2 % tolerance",
-    "08_lora_hyperparameters": "cell-long-load: the reference sweep lacks the new setting 'r=32 a=2.83 rsLoRA' "
-                               "(lesson08.json edited, data not yet re-run); fails in smoke mode too",
 }
 
 pytestmark = pytest.mark.full_dry_run
