@@ -38,7 +38,7 @@ def _run(setup, **kwargs):
 def test_the_shipped_settings_files():
     assert {"lesson08", "lab07"} <= set(experiments.settings_names())
     lab07 = experiments.settings("lab07")
-    assert len(LESSON08.settings) == 11 and len(lab07.settings) == 6
+    assert len(LESSON08.settings) == 14 and len(lab07.settings) == 6
     assert LESSON08.baseline == dict(method="lora", r=8, lora_alpha=16, target_modules="all-linear",
                                      use_rslora=False, use_dora=False, lr=3e-3)
     assert LESSON08.sizes == dict(n_train=256, n_val=256, epochs=1, batch_size=32, max_length=48)

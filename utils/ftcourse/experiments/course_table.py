@@ -31,9 +31,7 @@ VERSION = 1
 LESSONS: dict[str, str] = {
     "03": "full fine-tuning and LoRA (peft)",
     "04": "full fine-tuning with mixed precision and activation checkpointing",
-    "06": "LoRA by hand",
-    "07": "LoRA with peft within a budget",
-    "08": "LoRA variants (rsLoRA, DoRA)",
+    "08": "LoRA variants (DoRA, rsLoRA at the baseline's update scale)",
     "10": "QLoRA",
     "11": "bottleneck adapters",
     "12": "prefix and prompt tuning",
