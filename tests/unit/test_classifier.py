@@ -1,3 +1,6 @@
+import logging
+import shutil
+
 import pytest
 import torch
 from ftcourse import data, env, evaluate, models, train
@@ -73,3 +76,47 @@ def test_classifier_training_rejects_bad_arguments(sentiment, tok, kwargs, needl
     with pytest.raises(ValueError, match=needle):
         batches = train.classification_batches(tok, sentiment["train"], batch_size=kwargs.get("batch_size", 8))
         train.train(clf, batches, progress=False, **options)
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def load_reports():
+    """Messages transformers' loader logs while the test runs (its logger does not propagate to pytest's)."""
+    handler = _Collect()
+    logger = logging.getLogger(models.HEAD_REPORT_LOGGER)
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def test_the_new_heads_load_report_is_hidden_and_plain_loading_still_reports_it(load_reports):
+    from transformers import AutoModelForSequenceClassification
+
+    models.load_classifier("tiny", device="cpu")
+    assert not [m for m in load_reports if "LOAD REPORT" in m]
+    AutoModelForSequenceClassification.from_pretrained(str(models.TINY_DIR), num_labels=2)  # the filter is gone
+    reports = [m for m in load_reports if "LOAD REPORT" in m]
+    assert len(reports) == 1 and "score.weight" in reports[0]
+    assert models._only_new_head(reports[0])
+    assert not models._only_new_head(reports[0].replace("score.weight", "model.norm.weight"))
+
+
+def test_a_load_report_naming_any_other_key_is_still_shown(load_reports, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(models.TINY_DIR / name, tmp_path / name)
+    weights = load_file(models.TINY_DIR / "model.safetensors")
+    del weights["model.norm.weight"]
+    save_file(weights, tmp_path / "model.safetensors")
+    models.load_classifier(str(tmp_path), device="cpu")
+    reports = [m for m in load_reports if "LOAD REPORT" in m]
+    assert len(reports) == 1 and "model.norm.weight" in reports[0] and "score.weight" in reports[0]

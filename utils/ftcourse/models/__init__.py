@@ -7,9 +7,13 @@ hub checkpoint in full mode, so a lesson's cells never change between the two.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +100,7 @@ def _load(name: str, loader):
     """
     resolved = resolve(name)
     if resolved.source == "embedded":
-        return loader(verify_embedded(), True)
+        return _load_embedded(loader)
     if resolved.source == "local":
         return loader(resolved.target, False)
     try:
@@ -110,6 +114,14 @@ def _load(name: str, loader):
             ) from exc
         print(f"ftcourse: could not load {resolved.target} from the hub ({type(exc).__name__}); "
               "using the embedded tiny model")
+        return _load_embedded(loader)
+
+
+def _load_embedded(loader):
+    """The embedded model loads in milliseconds: without transformers' "Loading weights" bar (hub loads keep it)."""
+    from ftcourse.compat import _no_transformers_progress_bars
+
+    with _no_transformers_progress_bars():
         return loader(verify_embedded(), True)
 
 
@@ -135,6 +147,36 @@ def _place(model, device: str | None, kwargs: dict):
     return model.eval()
 
 
+HEAD_REPORT_LOGGER = "transformers.modeling_utils"  # where from_pretrained logs its LOAD REPORT (transformers 5)
+_REPORT_ROW = re.compile(r"^\s*([\w.]+)\s*\|\s*(?:\x1b\[[0-9;]*m)*(\w+)")
+
+
+def _only_new_head(message: str, head: str = "score") -> bool:
+    """Whether a LOAD REPORT lists nothing but the new head's keys as MISSING (the expected news of a new head)."""
+    if "LOAD REPORT" not in message:
+        return False
+    rows = [m.groups() for line in message.splitlines()[1:] if (m := _REPORT_ROW.match(line))]
+    rows = [(key, status) for key, status in rows if key != "Key"]  # the table's header
+    return bool(rows) and all(key.split(".")[0] == head and status == "MISSING" for key, status in rows)
+
+
+class _NewHeadReportFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _only_new_head(record.getMessage())
+
+
+@contextlib.contextmanager
+def _expected_head_report_hidden() -> Iterator[None]:
+    """Drop transformers' load report when its only news is the new head `score`; any other key is still reported."""
+    logger = logging.getLogger(HEAD_REPORT_LOGGER)
+    report_filter = _NewHeadReportFilter()
+    logger.addFilter(report_filter)
+    try:
+        yield
+    finally:
+        logger.removeFilter(report_filter)
+
+
 def load_classifier(name: str = DEFAULT_PRESET, num_labels: int = 2, *, dtype=None, device: str | None = None,
                     **kwargs):
     """The preset's transformer with a new, randomly initialised classification head (`score`).
@@ -143,6 +185,8 @@ def load_classifier(name: str = DEFAULT_PRESET, num_labels: int = 2, *, dtype=No
     `num_labels` logits. Seed first (`env.seed_everything`) for a repeatable head. The default
     dtype is fp32 in both modes because this model is for training: plain AdamW on fp16
     weights (a T4's dtype) loses small updates; use autocast for mixed precision instead.
+    A checkpoint has no `score`: transformers' load report calling `score.weight` MISSING ("newly
+    initialized") is the expected news of the new head and is not shown; a report naming any other key is.
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -150,9 +194,10 @@ def load_classifier(name: str = DEFAULT_PRESET, num_labels: int = 2, *, dtype=No
         raise ValueError(f"num_labels must be an int >= 2, got {num_labels!r}")
 
     def loader(target, embedded: bool):
-        model = AutoModelForSequenceClassification.from_pretrained(
-            target, num_labels=num_labels, dtype=dtype or "float32", **kwargs
-        )
+        with _expected_head_report_hidden():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                target, num_labels=num_labels, dtype=dtype or "float32", **kwargs
+            )
         if model.config.pad_token_id is None:  # needed to find each sequence's last real token
             model.config.pad_token_id = model.config.eos_token_id
         return model
