@@ -53,3 +53,15 @@ def test_plot_xy_draws_each_series_and_reference_lines():
         viz.plot_xy({"bad": ([1, 2, 3], [1, 2])}, "x", "y")
     with pytest.raises(ValueError, match="unknown series"):
         viz.plot_xy({"a": ([1], [1])}, "x", "y", styles={"b": "-"})
+
+
+def test_bars_draw_ranges_as_error_bars_and_leave_room_above_them():
+    ax = viz.plot_bars({"full": 1.0, "LoRA": 0.9}, "time", "× full", ranges={"LoRA": (0.8, 1.6)}, fmt="{:.2f}")
+    caps = [line for line in ax.lines if line.get_marker() == "_"]
+    assert sorted(round(float(line.get_ydata()[0]), 6) for line in caps) == [0.8, 1.6]
+    assert ax.get_ylim()[1] >= 1.6 * 1.15 - 1e-9
+    assert [t.get_text() for t in ax.texts] == ["1.00", "0.90"]
+    with pytest.raises(ValueError, match="unknown bar"):
+        viz.plot_bars({"full": 1.0}, "t", "x", ranges={"nope": (0, 2)})
+    with pytest.raises(ValueError, match="does not contain"):
+        viz.plot_bars({"full": 1.0}, "t", "x", ranges={"full": (1.1, 2)})

@@ -24,25 +24,44 @@ def plot_losses(curves: Mapping[str, Sequence[float]] | Sequence[float], title: 
 
 
 def plot_bars(values: Mapping[str, float], title: str, ylabel: str, log: bool = False, ax=None,
-              hlines: Mapping[str, float] | None = None):
+              hlines: Mapping[str, float] | None = None, ranges: Mapping[str, tuple[float, float]] | None = None,
+              fmt: str = "{:,.1f}"):
     """One bar per name with its value written on top; `hlines` maps a label to a reference line. Returns the axis.
 
-    The y axis leaves room above the tallest bar or line, so the value written on top is never clipped.
+    `ranges` maps a name to a (low, high) interval drawn as an error bar (a timing's p25–p75, a ± SE); the y axis
+    leaves room above the tallest bar, line or interval, so the value written on top is never clipped.
     """
     import matplotlib.pyplot as plt
 
+    ranges = dict(ranges or {})
+    unknown = sorted(set(ranges) - set(values))
+    if unknown:
+        raise ValueError(f"ranges for unknown bar(s) {unknown}; valid choices: {', '.join(values)}")
+    for name, (low, high) in ranges.items():
+        if not low <= values[name] <= high:
+            raise ValueError(f"range ({low}, {high}) of {name!r} does not contain its value {values[name]}")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     bars = ax.bar(list(values), list(values.values()), color="tab:blue")
-    ax.bar_label(bars, fmt="{:,.1f}")
+    for bar, (name, value) in zip(bars, values.items(), strict=True):  # above the bar, or above its range
+        top_of = ranges[name][1] if name in ranges else value
+        ax.annotate(fmt.format(value), (bar.get_x() + bar.get_width() / 2, top_of), xytext=(0, 3),
+                    textcoords="offset points", ha="center", va="bottom")
+    if ranges:
+        names = list(ranges)
+        x = [list(values).index(n) for n in names]
+        y = [values[n] for n in names]
+        err = [[values[n] - ranges[n][0] for n in names], [ranges[n][1] - values[n] for n in names]]
+        ax.errorbar(x, y, yerr=err, fmt="none", ecolor="black", capsize=4, lw=1)
     for label, y in (hlines or {}).items():
         ax.axhline(y, color="gray", ls=":", label=label)
     ax.set(title=title, ylabel=ylabel)
     if log:
         ax.set_yscale("log")
-    top = max([*values.values(), *(hlines or {}).values()], default=0)
+    top = max([*values.values(), *(hlines or {}).values(), *(high for _, high in ranges.values())], default=0)
     if top > 0:
-        ax.set_ylim(top=top * (3.0 if log else 1.15))  # a factor on a log axis is a fixed height
+        room = (3.0 if log else 1.15) * (1.2 if hlines else 1.0)  # a legend for the lines goes above the labels
+        ax.set_ylim(top=top * room)  # a factor on a log axis is a fixed height
     if hlines:
         ax.legend(fontsize=8, loc="upper right")
     return ax
