@@ -41,7 +41,7 @@ def test_the_shipped_settings_files():
     assert len(LESSON08.settings) == 14 and len(lab07.settings) == 6
     assert LESSON08.baseline == dict(method="lora", r=8, lora_alpha=16, target_modules="all-linear",
                                      use_rslora=False, use_dora=False, lr=3e-3)
-    assert LESSON08.sizes == dict(n_train=256, n_val=256, epochs=1, batch_size=32, max_length=48)
+    assert LESSON08.sizes == dict(n_train=128, n_val=128, epochs=1, batch_size=32, max_length=48)
     assert lab07.sizes["epochs"] == 2 and lab07.sizes["n_train"] == 2000
     assert LESSON08.resolve("r=2 a=16") == {**LESSON08.baseline, "r": 2}
     assert LESSON08.settings["head only"] == {"method": "head"}
