@@ -77,10 +77,21 @@ def test_environ_is_offline_full_mode_and_a_dry_run(standin_hub):
 
 
 def test_the_command_prints_export_lines(tmp_path, capsys):
-    assert standin.main([]) == 2
     assert standin.main([str(tmp_path / "hub")]) == 0
     out = capsys.readouterr().out
     assert "export HF_HUB_OFFLINE=1" in out and (tmp_path / "hub" / "hub").is_dir()
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["a", "b"]])
+def test_the_command_explains_itself_and_writes_nothing_for_help_or_bad_arguments(argv, tmp_path, monkeypatch,
+                                                                                  capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        standin.main(argv)
+    assert exit_.value.code == (0 if argv == ["--help"] else 2)
+    printed = capsys.readouterr()
+    assert "python -m ftcourse.standin" in printed.out + printed.err  # the usage line names the command
+    assert list(tmp_path.iterdir()) == []  # no "./--help" hub
 
 
 def test_a_dry_run_caps_full_mode_steps_and_timings_only(monkeypatch):

@@ -185,11 +185,15 @@ def build(root: str | Path, *, seed: int = 0) -> StandinHub:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ftcourse.standin DIR`: build the stand-in hub in DIR and print the shell lines that use it."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m ftcourse.standin DIR   (writes a stand-in hub for a full-mode dry run)")
-        return 2
-    hub = build(args[0])
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ftcourse.standin",
+        description="Write a stand-in hub (small random models and datasets under the real hub ids, offline) "
+                    "for a full-mode dry run, and print the environment variables that point at it.")
+    parser.add_argument("dir", help="directory to write the hub into (created if missing)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    hub = build(args.dir)
     print(f"# stand-in hub written to {hub.root}; a full-mode dry run in this shell:")
     for key, value in hub.environ().items():
         print(f"export {key}={value}")
