@@ -53,3 +53,18 @@ def test_quiet_hides_the_bitsandbytes_import_warning_and_progress_bars_then_rest
     with caplog.at_level(logging.WARNING):
         record.warning("outside the block it is shown")
     assert [r.getMessage() for r in caplog.records] == ["outside the block it is shown"]
+
+
+def _stderr_of(code: str) -> str:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**__import__("os").environ, "FTCOURSE_MODE": "smoke"}).stderr
+
+
+def test_package_code_imports_peft_without_the_kernels_line():
+    control = _stderr_of("import peft")
+    if "kernels" not in control:
+        pytest.skip("this CPU's bitsandbytes logs no `kernels` line on import (it appears on AVX512-BF16 CPUs)")
+    assert "kernels" not in _stderr_of("from ftcourse import experiments; experiments.settings('lesson08')")

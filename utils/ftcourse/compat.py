@@ -1,5 +1,6 @@
 """The one home of version differences and of the library noise the course silences, always in a scope.
 
+- `import_peft()`: peft imported inside `quiet()` (its first import logs bitsandbytes' `kernels` line).
 - `enable_activation_checkpointing`: the name of checkpointing differs across transformers 5.x.
 - `quiet()`: a context manager that hides the upstream warnings listed in `KNOWN_NOISE`, the
   bitsandbytes logger and transformers' progress bars ("Loading weights", "Writing model shards")
@@ -64,6 +65,14 @@ def quiet() -> Iterator[None]:
         finally:
             for lg, level in zip(loggers, levels, strict=True):
                 lg.setLevel(level)
+
+
+def import_peft():
+    """Import peft inside quiet() and return it: the first import imports bitsandbytes, which logs the missing
+    `kernels` line above (once per process). Package code calls this before its lazy `from peft import ...`."""
+    with quiet():
+        import peft
+    return peft
 
 
 def enable_activation_checkpointing(model) -> None:

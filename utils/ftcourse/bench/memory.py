@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 
 from ftcourse.bench import report
-from ftcourse.compat import enable_activation_checkpointing, quiet
+from ftcourse.compat import enable_activation_checkpointing, import_peft, quiet
 from ftcourse.memory.breakdown import Breakdown, gib
 from ftcourse.memory.estimate import accelerate_style, attention_kernel, estimate_training_memory, rule_of_thumb
 
@@ -91,6 +91,7 @@ def build_model(config: dict, method: str, targets, precision: str, checkpointin
         with torch.device(device):  # initialise on the device: a 1B model's random init is slow on a CPU
             model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     if method in ("lora", "qlora"):
+        import_peft()  # quiet: its first import logs a bitsandbytes line
         from peft import LoraConfig, get_peft_model
 
         with quiet():

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ftcourse.compat import import_peft
 from ftcourse.experiments.spec import RUN_KEYS, Settings, check_setting
 
 HEAD = "score"  # the new classification head of transformers' *ForSequenceClassification models
@@ -97,6 +98,7 @@ def prepare(base, *, baseline: Mapping[str, object] | None = None, name: str = "
     method, _lr, lora = _split(check_setting(name, setting, baseline))
     model = copy.deepcopy(base)
     if method == "lora":
+        import_peft()  # quiet: its first import logs a bitsandbytes line
         from peft import LoraConfig, get_peft_model
 
         lora.setdefault("lora_dropout", 0.0)

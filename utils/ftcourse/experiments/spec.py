@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftcourse._util import check_choice, check_positive_int, check_positive_number
+from ftcourse.compat import import_peft
 
 SETTINGS_DIR = Path(__file__).resolve().with_name("settings")
 METHODS = ("lora", "full", "head")
@@ -35,6 +36,7 @@ def lora_config_fields() -> tuple[str, ...]:
     """The init fields of peft's LoraConfig, sorted (peft is imported here)."""
     import dataclasses
 
+    import_peft()  # quiet: its first import logs a bitsandbytes line
     from peft import LoraConfig
 
     return tuple(sorted(f.name for f in dataclasses.fields(LoraConfig) if f.init))

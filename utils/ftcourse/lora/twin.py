@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from ftcourse.compat import quiet
+from ftcourse.compat import import_peft, quiet
 from ftcourse.inject import set_module
 from ftcourse.lora.inject import FACTORS, freeze_all_but_lora, lora_modules
 from ftcourse.lora.layer import LoRALinear, check_hyperparameters
@@ -25,6 +25,7 @@ from ftcourse.peft_format import ADAPTER_NAME
 def peft_config(target_modules: str | Iterable[str] | None = None, r: int = 8, lora_alpha: float = 8,
                 lora_dropout: float = 0.0, use_rslora: bool = False, **fields):
     """peft's `LoraConfig` with exactly these hyper-parameters (extra LoraConfig fields pass through)."""
+    import_peft()  # quiet: its first import logs a bitsandbytes line
     from peft import LoraConfig
 
     check_hyperparameters(r, lora_alpha, lora_dropout)
@@ -36,6 +37,7 @@ def peft_config(target_modules: str | Iterable[str] | None = None, r: int = 8, l
 def peft_linear(base: nn.Linear, r: int = 8, lora_alpha: float = 8, lora_dropout: float = 0.0,
                 use_rslora: bool = False) -> nn.Module:
     """peft's `lora.Linear` around a copy of `base`: base frozen, fp32 adapters on a 16-bit base (as get_peft_model)."""
+    import_peft()  # quiet: its first import logs a bitsandbytes line
     from peft.tuners.lora import Linear as PeftLoraLinear
     from peft.tuners.tuners_utils import cast_adapter_dtype
 

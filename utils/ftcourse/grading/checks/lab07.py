@@ -23,7 +23,7 @@ import math
 import struct
 from pathlib import Path
 
-from ftcourse.compat import quiet
+from ftcourse.compat import import_peft, quiet
 from ftcourse.grading.answers import Answers, question
 
 BUDGET = 100_000  # trainable parameters, head included
@@ -95,6 +95,7 @@ def _per_rank_hint(config) -> str:
 
 def _budget_model(a: Answers):
     """The learner's config, built on a fresh classifier: (config, model) or a stopping failure."""
+    import_peft()  # quiet: its first import logs a bitsandbytes line
     from peft import LoraConfig, get_peft_model
 
     config = a.value("lora_config")
@@ -145,6 +146,7 @@ def q1(a: Answers) -> None:
 
 # -- q2 -------------------------------------------------------------------------------------------
 def _learner_peft_model(a: Answers):
+    import_peft()  # quiet: its first import logs a bitsandbytes line
     from peft import PeftModel
 
     if "peft_model" not in a.ns or a.ns["peft_model"] is Ellipsis:
@@ -306,6 +308,7 @@ def _logits(model, batch):
 @question("q4", points=2)
 def q4(a: Answers) -> None:
     """The saved adapter reloads onto a fresh base model with the same outputs."""
+    import_peft()  # quiet: its first import logs a bitsandbytes line
     from peft import PeftModel
 
     from ftcourse import data, models
