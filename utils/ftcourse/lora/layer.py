@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ftcourse._util import check_positive_int, check_positive_number, check_probability, renamed
+from ftcourse.quant.linear4bit import Linear4bit
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -38,15 +39,15 @@ class LoRALinear(nn.Module):
     to the base's output dtype. Pass `adapter_dtype` to choose otherwise.
     """
 
-    def __init__(self, base: nn.Linear, r: int = 8, lora_alpha: float = 8, lora_dropout: float = 0.0,
+    def __init__(self, base: nn.Linear | Linear4bit, r: int = 8, lora_alpha: float = 8, lora_dropout: float = 0.0,
                  use_rslora: bool = False, *, adapter_dtype: torch.dtype | None = None, **old) -> None:
         super().__init__()
         for before, now in (("alpha", "lora_alpha"), ("dropout", "lora_dropout"), ("rank", "r"), ("lora_r", "r")):
             renamed("LoRALinear", before, now, old)
         if old:
             raise TypeError(f"LoRALinear() got unexpected keyword(s) {sorted(old)}")
-        if not isinstance(base, nn.Linear):
-            raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}")
+        if not isinstance(base, nn.Linear | Linear4bit):  # Linear4bit (4-bit weight, a buffer): QLoRA
+            raise TypeError(f"LoRALinear wraps an nn.Linear or an ftcourse.quant.Linear4bit, got {type(base).__name__}")
         check_hyperparameters(r, lora_alpha, lora_dropout)
         weight = base.weight
         if adapter_dtype is None:  # fp32 next to 16-bit or quantized (e.g. bitsandbytes 4-bit) weights
@@ -93,7 +94,8 @@ class LoRALinear(nn.Module):
 
     def _work_dtype(self) -> torch.dtype:
         """The dtype merges compute in: the wider of the factors' and the base's, at least fp32 (fp64 stays fp64)."""
-        widest = max((self.lora_A.weight.dtype, self.base_layer.weight.dtype), key=lambda d: torch.finfo(d).bits)
+        floats = [d for d in (self.lora_A.weight.dtype, self.base_layer.weight.dtype) if d.is_floating_point]
+        widest = max(floats, key=lambda d: torch.finfo(d).bits)  # a quantized (uint8) base weight does not count
         return torch.promote_types(widest, torch.float32)
 
     def _delta(self, dtype: torch.dtype) -> torch.Tensor:
@@ -101,8 +103,11 @@ class LoRALinear(nn.Module):
         return (b @ a) * self.scaling  # (out × r) @ (r × in) = out × in
 
     def delta_weight(self) -> torch.Tensor:
-        """ΔW = scaling · B·A (out × in), computed in the factors' dtype (at least fp32), returned in the base's."""
-        return self._delta(self._work_dtype()).to(self.base_layer.weight.dtype)
+        """ΔW = scaling · B·A (out × in), computed in the factors' dtype (at least fp32), returned in the base's
+        (in the work dtype when the base weight is quantized)."""
+        base = self.base_layer.weight.dtype
+        work = self._work_dtype()
+        return self._delta(work).to(base if base.is_floating_point else work)
 
     def merged_weight(self) -> torch.Tensor:
         """W0 + ΔW as a new tensor (the sum taken in at least fp32, fp64 kept), refusing a result with NaN or inf."""

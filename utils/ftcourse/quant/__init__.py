@@ -8,6 +8,8 @@
 - `absmax`: int8 absmax quantization and its error, to show what one outlier does per tensor vs per block;
 - `nf4`: the NF4 and FP4 code books, blockwise 4-bit quantization, double quantization (the signed dynamic
   8-bit map), dequantization, bits per parameter from the stored tensors;
+- `linear4bit`: `Linear4bit.from_linear(linear, quant_type, compress_statistics, blocksize, compute_dtype)`, a
+  frozen 4-bit layer (same outputs and input gradients as bnb.nn.Linear4bit); with `LoRALinear` on top, QLoRA;
 - `sizes`: the size rule (bytes of packed values and constants) that the memory estimator imports.
 
 This package is the one home of the 4-bit facts. `sizes` loads eagerly (no torch); the rest on first use.
@@ -24,6 +26,7 @@ _WHERE = {
     "code_book": "quant.nf4", "dequantize_4bit": "quant.nf4", "dequantize_dynamic_8bit": "quant.nf4",
     "dynamic_map": "quant.nf4", "fp4_code_book": "quant.nf4", "nf4_code_book": "quant.nf4",
     "quantize_4bit": "quant.nf4", "quantize_dynamic_8bit": "quant.nf4",
+    "Linear4bit": "quant.linear4bit",
 }
 __all__ = ["DQ_BLOCK", "NF4_BLOCK", "NF4_CODE", "nf4_constant_bytes", "packed_bytes", "stored_bytes", *_WHERE]
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
