@@ -23,6 +23,8 @@ from collections.abc import Iterator
 KNOWN_NOISE: tuple[tuple[str, type[Warning], str], ...] = (
     (".*is_gradient_checkpointing.* is deprecated", FutureWarning,
      "peft 0.21 calls a transformers helper that transformers 5.23 renamed"),
+    (".*gradient_checkpointing_enable.* is deprecated", FutureWarning,
+     "peft 0.21's prepare_model_for_kbit_training calls the old name of activation_checkpointing_enable"),
     (".*torch.jit.script_method.* is deprecated", DeprecationWarning, "a dependency imports torch.jit"),
     ("Paged optimizers are not supported on CPU", UserWarning,
      "bitsandbytes falls back to ordinary 8-bit states on CPU, as expected"),

@@ -10,6 +10,7 @@
   8-bit map), dequantization, bits per parameter from the stored tensors;
 - `linear4bit`: `Linear4bit.from_linear(linear, quant_type, compress_statistics, blocksize, compute_dtype)`, a
   frozen 4-bit layer (same outputs and input gradients as bnb.nn.Linear4bit); with `LoRALinear` on top, QLoRA;
+- `qlora`: `load_qlora(name, classifier=...)`, a preset in 4 bits (bitsandbytes NF4) with peft's LoRA, CPU-safe;
 - `sizes`: the size rule (bytes of packed values and constants) that the memory estimator imports.
 
 This package is the one home of the 4-bit facts. `sizes` loads eagerly (no torch); the rest on first use.
@@ -27,6 +28,8 @@ _WHERE = {
     "dynamic_map": "quant.nf4", "fp4_code_book": "quant.nf4", "nf4_code_book": "quant.nf4",
     "quantize_4bit": "quant.nf4", "quantize_dynamic_8bit": "quant.nf4",
     "Linear4bit": "quant.linear4bit",
+    "bnb_4bit_config": "quant.qlora", "default_compute_dtype": "quant.qlora", "disable_cpu_repacking": "quant.qlora",
+    "linear4bit_modules": "quant.qlora", "load_qlora": "quant.qlora",
 }
 __all__ = ["DQ_BLOCK", "NF4_BLOCK", "NF4_CODE", "nf4_constant_bytes", "packed_bytes", "stored_bytes", *_WHERE]
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
