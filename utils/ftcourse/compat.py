@@ -1,6 +1,7 @@
 """The one home of version differences and of the library noise the course silences, always in a scope.
 
 - `import_peft()`: peft imported inside `quiet()` (its first import logs bitsandbytes' `kernels` line).
+- `no_progress_bars()`: transformers' progress bars off in a block (the embedded model's loads use it).
 - `enable_activation_checkpointing`: the name of checkpointing differs across transformers 5.x.
 - `quiet()`: a context manager that hides the upstream warnings listed in `KNOWN_NOISE`, the
   bitsandbytes logger and transformers' progress bars ("Loading weights", "Writing model shards")
@@ -36,7 +37,7 @@ QUIET_LOGGERS = ("bitsandbytes",)
 
 
 @contextlib.contextmanager
-def _no_transformers_progress_bars() -> Iterator[None]:
+def no_progress_bars() -> Iterator[None]:
     """transformers' tqdm bars off inside the block (its global switch), as they were after."""
     try:
         from transformers.utils import logging as hf_logging
@@ -57,7 +58,7 @@ def quiet() -> Iterator[None]:
     """Hide KNOWN_NOISE, the bitsandbytes logger and transformers' progress bars in the block; all restored after."""
     loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
     levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings(), _no_transformers_progress_bars():
+    with warnings.catch_warnings(), no_progress_bars():
         for message, category, _why in KNOWN_NOISE:
             warnings.filterwarnings("ignore", message=message, category=category)
         for lg in loggers:
@@ -92,4 +93,4 @@ def enable_activation_checkpointing(model) -> None:
                     "gradient_checkpointing_enable; checkpointing needs a transformers PreTrainedModel")
 
 
-__all__ = ["KNOWN_NOISE", "enable_activation_checkpointing", "quiet"]
+__all__ = ["KNOWN_NOISE", "enable_activation_checkpointing", "import_peft", "no_progress_bars", "quiet"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftcourse import env
+from ftcourse.compat import no_progress_bars
 from ftcourse.models.registry import DEFAULT_PRESET, EMBEDDED, PRESETS, TINY_DIR, hub_ids, preset_target
 
 TINY_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "checksums.json")
@@ -119,9 +120,7 @@ def _load(name: str, loader):
 
 def _load_embedded(loader):
     """The embedded model loads in milliseconds: without transformers' "Loading weights" bar (hub loads keep it)."""
-    from ftcourse.compat import _no_transformers_progress_bars
-
-    with _no_transformers_progress_bars():
+    with no_progress_bars():
         return loader(verify_embedded(), True)
 
 
